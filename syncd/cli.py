@@ -1,0 +1,261 @@
+"""The ``syncd`` command. Every user mistake ends in one clear line and a non-zero exit.
+
+Exit codes: 0 success, 1 the CRM or database failed, 2 bad config or arguments,
+130 interrupted (Ctrl-C; the next run resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from connectors.base import ConnectorError
+from syncd.clock import make_clock
+from syncd.errors import ConfigError, SyncdError
+from syncd.logs import REDACT, setup_logging
+
+log = logging.getLogger("syncd.cli")
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Context:
+    def __init__(self, config: Path, now: str | None, verbose: int) -> None:
+        self.config_path = config
+        self.now = now
+        self.verbose = verbose
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"syncd: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config", type=click.Path(path_type=Path), default="syncd.yaml",
+              envvar="SYNCD_CONFIG", show_default=True, help="The config file.")
+@click.option("--now", envvar="SYNCD_NOW", metavar="ISO",
+              help="Freeze the clock (tests, demos): 2026-11-23T07:30 or ...Z.")
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+@click.version_option(package_name="syncd")
+@click.pass_context
+def main(ctx: click.Context, config: Path, now: str | None, verbose: int) -> None:
+    """syncd: live OKR tracking from your CRM, with drift alerts in Slack."""
+    setup_logging(verbose)
+    ctx.obj = Context(config, now, verbose)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _load(ctx: Context) -> Any:
+    from syncd.config import load_config
+
+    config = load_config(ctx.config_path)
+    REDACT.add(config.secret_values())
+    return config
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """First Ctrl-C/SIGTERM: finish the current page and stop. Second Ctrl-C: abort."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("syncd: stopping after the current page (Ctrl-C again to abort)", err=True)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _progress(ctx: Context) -> Any:
+    from syncd.render import BarProgress, LineProgress
+
+    if ctx.err.is_terminal:
+        return BarProgress(ctx.err)
+    logging.getLogger("syncd").setLevel(min(logging.getLogger("syncd").level, logging.INFO))
+    return LineProgress()
+
+
+# ---------------------------------------------------------------------- commands
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.pass_obj
+def init(ctx: Context, force: bool, path: Path | None) -> None:
+    """Write a commented starter config (default: the -c path, syncd.yaml)."""
+    from syncd.config import write_starter
+
+    target = path or ctx.config_path
+    write_starter(target, force=force)
+    ctx.out.print(f"Wrote {target}. Next: set HUBSPOT_ACCESS_TOKEN, then run `syncd check`.")
+
+
+@main.command()
+@click.pass_obj
+def check(ctx: Context) -> None:
+    """Validate the config (every problem at once), then test the database and the CRM."""
+    try:
+        config = _load(ctx)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem.format(exc.source or str(ctx.config_path)), err=True)
+        fail(f"{len(exc.problems)} problem(s) in {ctx.config_path}; nothing was contacted",
+             EXIT_USAGE)
+    ctx.out.print(f"[green]ok[/] config {ctx.config_path}")
+    problems = 0
+
+    from syncd.store import Store
+
+    try:
+        store = Store.open(config.database.url.get_secret_value())
+        store.close()
+        ctx.out.print(f"[green]ok[/] database {config.redacted_url()}")
+    except SyncdError as exc:
+        problems += 1
+        click.echo(f"database: {exc}", err=True)
+
+    from syncd.connect import make_connector
+
+    try:
+        connector = make_connector(config)
+        report = connector.check()
+    except (ConnectorError, SyncdError) as exc:
+        problems += 1
+        click.echo(f"crm.{config.crm.provider}: {exc}", err=True)
+    else:
+        ctx.out.print(f"[green]ok[/] {config.crm.provider} at {report.account}")
+        for access in report.objects:
+            mark = "[green]ok[/]" if access.readable else "[red]no[/]"
+            ctx.out.print(f"   {mark} {access.object:<10} {access.detail}")
+            problems += 0 if access.readable else 1
+    if problems:
+        fail(f"{problems} problem(s) found", EXIT_FAILED)
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Re-read everything instead of what changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+@click.pass_obj
+def sync(ctx: Context, full: bool, as_json: bool) -> None:
+    """Run one sync from the CRM into the database, then print a summary."""
+    from syncd.connect import make_connector
+    from syncd.render import print_summary
+    from syncd.store import Store
+    from syncd.sync import Syncer
+
+    config = _load(ctx)
+    clock = make_clock(ctx.now, config.tz)
+    store = Store.open(config.database.url.get_secret_value())
+    connector = make_connector(config)
+    try:
+        with _stop_on_signals() as stop, _progress(ctx) as progress:
+            syncer = Syncer(store, connector, clock=clock, progress=progress, stop=stop,
+                            reconcile_every=config.crm.sync.reconcile_every)
+            summary = syncer.run(full=full)
+    finally:
+        connector.close()
+        store.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), default=str))
+    else:
+        print_summary(ctx.out, summary)
+    if summary.status == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+    if summary.status != "ok":
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep the demo's database and config in this directory.")
+@click.option("--deals", type=click.IntRange(min=1), default=None,
+              help="Size of the generated dataset (default: the 8-person team).")
+@click.pass_obj
+def demo(ctx: Context, keep: Path | None, deals: int | None) -> None:
+    """Offline demo: a local HubSpot sandbox, a realistic team, one full sync."""
+    from syncd.demo import run_demo
+
+    run_demo(ctx.out, now=ctx.now, keep=keep, deals=deals)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI, turning every known error into one line (tests call this)."""
+    handlers: list[tuple[type[BaseException], Callable[[BaseException], int]]] = [
+        (ConfigError, _config_error),
+        (SyncdError, lambda e: _line(str(e), EXIT_USAGE if _is_usage(e) else EXIT_FAILED)),
+        (ConnectorError, lambda e: _line(str(e), EXIT_FAILED)),
+        (KeyboardInterrupt, lambda e: _line("interrupted; the next run resumes",
+                                            EXIT_INTERRUPTED)),
+    ]
+    try:
+        main.main(args=argv, prog_name="syncd", standalone_mode=False)
+    except click.exceptions.Abort:
+        return _line("aborted", EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        for kind, handle in handlers:
+            if isinstance(exc, kind):
+                return handle(exc)
+        log.debug("internal error", exc_info=True)
+        return _line(
+            f"internal error: {exc.__class__.__name__}: {exc} (run with -vv for details; "
+            "please report it)", EXIT_FAILED,
+        )
+    except KeyboardInterrupt:
+        return _line("interrupted; the next run resumes", EXIT_INTERRUPTED)
+    return 0
+
+
+def _config_error(exc: BaseException) -> int:
+    assert isinstance(exc, ConfigError)
+    for problem in exc.problems:
+        click.echo(problem.format(exc.source), err=True)
+    return _line(f"{len(exc.problems)} problem(s) in the config; run `syncd check`",
+                 EXIT_USAGE)
+
+
+def _is_usage(exc: BaseException) -> bool:
+    return bool(getattr(exc, "usage", False))
+
+
+def _line(message: str, code: int) -> int:
+    click.echo(f"syncd: {message}", err=True)
+    return code
+
+
+def entry() -> None:
+    sys.exit(run())

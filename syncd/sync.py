@@ -1,0 +1,265 @@
+"""One sync run: pull every object from the connector and store it, page by page.
+
+Each page is written together with the connector's checkpoint in one transaction
+(``Store.write_page``), so a crash at any point loses nothing and duplicates nothing: the next
+run resumes from the last committed page. Fetching runs one page ahead in a helper thread
+(network waits and SQLite writes both release the GIL), so HTTP and storage overlap.
+
+A stop request (``stop`` event, set by Ctrl-C or SIGTERM) is honoured between pages: the page
+in flight is committed, the run is logged as ``interrupted``, and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from connectors.base import (
+    INCREMENTAL_OBJECTS,
+    SYNC_ORDER,
+    Connector,
+    ConnectorError,
+    ObjectName,
+    Page,
+)
+from syncd.store import Store
+
+log = logging.getLogger("syncd.sync")
+
+#: Objects whose archived/deleted records the reconcile pass lists.
+RECONCILED: tuple[ObjectName, ...] = ("owners", "companies", "contacts", "deals")
+
+
+@dataclass(slots=True)
+class ObjectSummary:
+    object: str
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    archived: int = 0
+    bad_records: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)  # a few examples, for the summary
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    run_id: int
+    kind: str  # full | incremental
+    status: str = "running"  # ok | failed | interrupted
+    objects: dict[str, ObjectSummary] = field(default_factory=dict)
+    api_calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    reconciled: bool = False
+    error: str | None = None
+
+    @property
+    def records(self) -> int:
+        return sum(o.fetched for o in self.objects.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["records"] = self.records
+        return data
+
+
+class Progress(Protocol):
+    """What the CLI shows while a sync runs (a progress bar, or log lines)."""
+
+    def start(self, obj: str, phase: str) -> None: ...
+    def advance(self, obj: str, done: int, total: int | None) -> None: ...
+    def finish(self, obj: str, summary: ObjectSummary) -> None: ...
+
+
+class _Quiet:
+    def start(self, obj: str, phase: str) -> None:
+        pass
+
+    def advance(self, obj: str, done: int, total: int | None) -> None:
+        pass
+
+    def finish(self, obj: str, summary: ObjectSummary) -> None:
+        pass
+
+
+class Interrupted(Exception):
+    """The stop event was set; the run ended cleanly between two pages."""
+
+
+class Syncer:
+    """Runs syncs of one connector into one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        connector: Connector,
+        *,
+        clock: Callable[[], datetime],
+        reconcile_every: timedelta = timedelta(hours=6),
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.connector = connector
+        self.source = connector.name
+        self.clock = clock
+        self.reconcile_every = reconcile_every
+        self.progress = progress or _Quiet()
+        self.stop = stop or threading.Event()
+
+    def run(self, *, full: bool = False) -> SyncSummary:
+        """Sync every object once. Never raises for CRM trouble: the summary says what failed."""
+        until = self.clock()
+        if full:
+            for obj in INCREMENTAL_OBJECTS:
+                self.store.reset_cursor(self.source, obj)
+        kind = "full" if full or any(self._needs_full(o) for o in INCREMENTAL_OBJECTS) else (
+            "incremental"
+        )
+        run_id = self.store.start_run(self.source, kind, now=until)
+        summary = SyncSummary(run_id=run_id, kind=kind)
+        started = time.monotonic()
+        stats0 = asdict(self.connector.stats)
+        obj: str = SYNC_ORDER[0]
+        try:
+            for obj in SYNC_ORDER:
+                self._sync_object(obj, until, summary)
+            if full or self._reconcile_due(until):
+                for obj in RECONCILED:
+                    self._reconcile_object(obj, summary)
+                summary.reconciled = True
+            summary.status = "ok"
+        except Interrupted:
+            summary.status = "interrupted"
+            summary.error = "stopped by request; the next run resumes where this one stopped"
+        except ConnectorError as exc:
+            summary.status = "failed"
+            summary.error = str(exc)
+            self.store.mark_failure(self.source, obj, run_id=run_id, now=self.clock(),
+                                    error=str(exc))
+        finally:
+            stats = asdict(self.connector.stats)
+            summary.api_calls = stats["api_calls"] - stats0["api_calls"]
+            summary.retries = stats["retries"] - stats0["retries"]
+            summary.rate_limited = stats["rate_limited"] - stats0["rate_limited"]
+            summary.seconds = time.monotonic() - started
+            if summary.status == "running":  # an unexpected error is on its way up
+                summary.status = "failed"
+                summary.error = "internal error (see the log)"
+            self.store.finish_run(run_id, status=summary.status, now=self.clock(),
+                                  summary=summary.as_dict(), error=summary.error)
+        log.info(
+            "sync %s %s: %d records, %d API calls, %.1f s",
+            kind, summary.status, summary.records, summary.api_calls, summary.seconds,
+        )
+        return summary
+
+    # ------------------------------------------------------------------ objects
+
+    def _needs_full(self, obj: str) -> bool:
+        state = self.store.get_state(self.source, obj)
+        cursor = state.cursor if state else None
+        return not cursor or cursor.get("mode") != "incremental"
+
+    def _reconcile_due(self, now: datetime) -> bool:
+        state = self.store.get_state(self.source, "deals")
+        last = state.last_reconcile_at if state else None
+        return last is None or now - last >= self.reconcile_every
+
+    def _sync_object(self, obj: ObjectName, until: datetime, summary: SyncSummary) -> None:
+        state = self.store.get_state(self.source, obj)
+        cursor = state.cursor if state else None
+        phase = "incremental" if cursor and cursor.get("mode") == "incremental" else "full"
+        part = summary.objects.setdefault(obj, ObjectSummary(obj))
+        self.progress.start(obj, phase if obj in INCREMENTAL_OBJECTS else "read")
+        began = time.monotonic()
+        total: int | None = None
+        for page in self._prefetch(self.connector.fetch(obj, cursor, until)):
+            result = self.store.write_page(
+                self.source, obj, page.records, page.checkpoint or None,
+                run_id=summary.run_id, now=self.clock(),
+            )
+            part.fetched += len(page.records)
+            part.created += result.created
+            part.updated += result.updated
+            part.bad_records += result.with_problems
+            part.api_calls += page.api_calls
+            if result.with_problems and len(part.problems) < 5:
+                for record in page.records:
+                    for problem in getattr(record, "problems", ()):
+                        if len(part.problems) < 5:
+                            part.problems.append(f"{obj} {record.id}: {problem}")
+            if page.total is not None and total is None:
+                total = page.total
+            self.progress.advance(obj, part.fetched, total)
+        part.seconds += time.monotonic() - began
+        self.store.mark_success(self.source, obj, run_id=summary.run_id, now=self.clock(),
+                                records_seen=part.fetched)
+        self.progress.finish(obj, part)
+
+    def _reconcile_object(self, obj: ObjectName, summary: SyncSummary) -> None:
+        part = summary.objects.setdefault(obj, ObjectSummary(obj))
+        self.progress.start(obj, "deleted records")
+        began = time.monotonic()
+        seen = 0
+        for page in self._prefetch(self.connector.fetch_archived(obj, None)):
+            part.archived += self.store.mark_archived(
+                self.source, obj, page.records, None, run_id=summary.run_id, now=self.clock()
+            )
+            part.api_calls += page.api_calls
+            seen += len(page.records)
+            self.progress.advance(obj, seen, None)
+        part.seconds += time.monotonic() - began
+        self.store.mark_success(self.source, obj, run_id=summary.run_id, now=self.clock(),
+                                records_seen=part.fetched, reconciled=True)
+        self.progress.finish(obj, part)
+
+    # ------------------------------------------------------------------ prefetch
+
+    def _prefetch(self, pages: Iterator[Page[Any]]) -> Iterator[Page[Any]]:
+        """Yield ``pages`` while a helper thread fetches the next one."""
+        box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        halt = threading.Event()
+
+        def produce() -> None:
+            try:
+                for page in pages:
+                    while not halt.is_set():
+                        try:
+                            box.put(("page", page), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if halt.is_set():
+                        return
+                box.put(("end", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+                box.put(("error", exc))
+
+        worker = threading.Thread(target=produce, name="syncd-fetch", daemon=True)
+        worker.start()
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise Interrupted()
+                try:
+                    kind, item = box.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise item
+                yield item
+        finally:
+            halt.set()
+            worker.join(timeout=5)

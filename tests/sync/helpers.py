@@ -1,0 +1,27 @@
+"""Shared by the sync tests: compare two stores row by row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+TABLES = ("owner", "pipeline", "stage", "company", "contact", "deal", "deal_stage_history",
+          "deal_company")
+VOLATILE = {"synced_at"}
+
+
+def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every record table as sorted rows, without bookkeeping columns."""
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    meta.reflect(engine, only=TABLES)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for name in TABLES:
+            table = meta.tables[name]
+            cols = [c for c in table.columns if c.name not in VOLATILE]
+            rows = conn.execute(sa.select(*cols)).all()
+            out[name] = sorted((tuple(repr(v) for v in row) for row in rows))
+    engine.dispose()
+    return out

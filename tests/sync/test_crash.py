@@ -1,0 +1,88 @@
+"""Crash safety: SIGKILL a real `syncd sync` process mid-run, run again, compare with a clean sync."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from syncd.sandbox.dataset import generate
+from syncd.sandbox.hubspot import Fault, HubSpotSandbox
+
+from .helpers import dump
+
+NOW = "2026-11-23T06:30:00Z"
+DEALS = 1500
+
+CONFIG = """\
+timezone: Europe/Zurich
+database:
+  url: {url}
+crm:
+  provider: hubspot
+  hubspot:
+    access_token: ${{HUBSPOT_ACCESS_TOKEN}}
+    base_url: {base}
+"""
+
+
+def run_sync(config, token, *, wait=True):
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": token, "SYNCD_NOW": NOW}
+    env.pop("SYNCD_DATABASE_URL", None)
+    cmd = [sys.executable, "-m", "syncd", "-c", str(config), "sync"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if wait:
+        out, err = proc.communicate(timeout=180)
+        return proc.returncode, out, err
+    return proc
+
+
+def deal_count(url):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("select count(*) from deal")).scalar_one()
+    except sa.exc.DBAPIError:
+        return 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
+    data = generate(now=datetime.fromisoformat(NOW).astimezone(UTC), seed=5, deals=DEALS)
+    with HubSpotSandbox(data, search_limit=None) as sandbox:
+        # slow deal pages down so the kill lands in the middle of the deals
+        sandbox.inject(Fault("slow", count=10_000, path="/crm/v3/objects/deals", delay=0.08))
+        config = tmp_path / "syncd.yaml"
+        config.write_text(CONFIG.format(url=db_url, base=sandbox.url))
+
+        proc = run_sync(config, sandbox.token, wait=False)
+        deadline = time.monotonic() + 120
+        while deal_count(db_url) < 300:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the sync never got going"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        assert 300 <= deal_count(db_url) < DEALS  # really killed in the middle
+
+        code, out, err = run_sync(config, sandbox.token)
+        assert code == 0, err
+        assert deal_count(db_url) == DEALS
+
+        clean = tmp_path / "clean.yaml"
+        clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+        clean.write_text(CONFIG.format(url=clean_url, base=sandbox.url))
+        code, out, err = run_sync(clean, sandbox.token)
+        assert code == 0, err
+
+    assert dump(db_url) == dump(clean_url)
