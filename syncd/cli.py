@@ -73,7 +73,7 @@ def _load(ctx: Context) -> Any:
 def _stop_on_signals() -> Iterator[threading.Event]:
     """First Ctrl-C/SIGTERM: finish the current page and stop. Second Ctrl-C: abort."""
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
@@ -226,7 +226,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:
         for kind, handle in handlers:
             if isinstance(exc, kind):
                 return handle(exc)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from syncd.store import Store
-from syncd.store.tables import CompanyRow, DealRow, OwnerRow, StageRow
+from syncd.store import tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,7 @@ class Overview:
 
 
 def overview(store: Store) -> Overview:
-    deal, stage = DealRow.__table__, StageRow.__table__  # type: ignore[attr-defined]
-    company, owner = CompanyRow.__table__, OwnerRow.__table__  # type: ignore[attr-defined]
+    deal, stage, company, owner = tables.deal, tables.stage, tables.company, tables.owner
     live = deal.c.archived.is_(False)
     joined = deal.join(
         stage, sa.and_(stage.c.id == deal.c.stage_id, stage.c.pipeline_id == deal.c.pipeline_id)

@@ -129,13 +129,13 @@ class Syncer:
         summary = SyncSummary(run_id=run_id, kind=kind)
         started = time.monotonic()
         stats0 = asdict(self.connector.stats)
-        obj: str = SYNC_ORDER[0]
+        current: ObjectName = SYNC_ORDER[0]
         try:
-            for obj in SYNC_ORDER:
-                self._sync_object(obj, until, summary)
+            for current in SYNC_ORDER:
+                self._sync_object(current, until, summary)
             if full or self._reconcile_due(until):
-                for obj in RECONCILED:
-                    self._reconcile_object(obj, summary)
+                for current in RECONCILED:
+                    self._reconcile_object(current, summary)
                 summary.reconciled = True
             summary.status = "ok"
         except Interrupted:
@@ -144,7 +144,7 @@ class Syncer:
         except ConnectorError as exc:
             summary.status = "failed"
             summary.error = str(exc)
-            self.store.mark_failure(self.source, obj, run_id=run_id, now=self.clock(),
+            self.store.mark_failure(self.source, current, run_id=run_id, now=self.clock(),
                                     error=str(exc))
         finally:
             stats = asdict(self.connector.stats)

@@ -43,6 +43,9 @@ class Fields:
         if value is None:
             return None
         value = str(value).strip()
+        if "\x00" in value:  # PostgreSQL refuses NUL in text; it never means anything here
+            self.problems.append(f"{name}: contained NUL characters (removed)")
+            value = value.replace("\x00", "")
         return value or None
 
     def number(self, name: str) -> Decimal | None:
@@ -99,7 +102,9 @@ def to_epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _custom(fields: Fields, mapping: Mapping[str, str], known: frozenset[str]) -> dict[str, str | None]:
+def _custom(
+    fields: Fields, mapping: Mapping[str, str], known: frozenset[str]
+) -> dict[str, str | None]:
     return {key: fields.text(prop) for key, prop in mapping.items() if key not in known}
 
 

@@ -405,10 +405,19 @@ class Store:
     def start_run(self, source: str, kind: str, *, now: datetime) -> int:
         if kind not in tables.RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}: expected one of {tables.RUN_KINDS}")
-        stmt = sa.insert(tables.sync_run).values(
-            source=source, kind=kind, started_at=now, status="running"
+        run = tables.sync_run
+        stmt = sa.insert(run).values(source=source, kind=kind, started_at=now, status="running")
+        # A run still "running" here was killed or crashed (its pages are kept; this run
+        # resumes from its last checkpoint): close it in the log so it does not stay open.
+        abandoned = (
+            sa.update(run)
+            .where(run.c.source == source, run.c.status == "running")
+            .values(status="interrupted", finished_at=now,
+                    error="the process ended without finishing (killed or crashed); "
+                          "the next run resumed from its last stored page")
         )
         with self._writer.begin() as conn:
+            conn.execute(abandoned)
             key = conn.execute(stmt).inserted_primary_key
         assert key is not None
         return int(key[0])

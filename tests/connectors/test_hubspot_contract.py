@@ -127,7 +127,7 @@ def test_more_than_10k_records_sharing_one_timestamp():
         stamp = NOW + timedelta(minutes=2)
         ids = [str(i) for i in big.deal_ids()]
         sandbox.touch_many("deals", ids, stamp)
-        changed, pages = drain(conn, "deals", state, NOW + timedelta(minutes=10))
+        changed, _pages = drain(conn, "deals", state, NOW + timedelta(minutes=10))
         got = [d.id for d in changed]
         assert len(got) == len(ids) == len(set(got))
         # no search request ever asked past HubSpot's 10,000-result cap

@@ -1,4 +1,4 @@
-"""Shared by the sync tests: compare two stores row by row."""
+"""Shared by the sync tests: compare two stores row by row, across dialects."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from syncd.store import tables
+
 TABLES = ("owner", "pipeline", "stage", "company", "contact", "deal", "deal_stage_history",
           "deal_company")
 VOLATILE = {"synced_at"}
 
 
 def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every record table as sorted rows, without bookkeeping columns."""
+    """Every record table as sorted rows (decoded by the store's own column types, so a
+    PostgreSQL store and a SQLite store compare equal), without bookkeeping columns."""
     engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    meta.reflect(engine, only=TABLES)
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for name in TABLES:
-            table = meta.tables[name]
+            table = tables.METADATA.tables[name]
             cols = [c for c in table.columns if c.name not in VOLATILE]
             rows = conn.execute(sa.select(*cols)).all()
-            out[name] = sorted((tuple(repr(v) for v in row) for row in rows))
+            out[name] = sorted(tuple(repr(v) for v in row) for row in rows)
     engine.dispose()
     return out

@@ -1,4 +1,4 @@
-"""Crash safety: SIGKILL a real `syncd sync` process mid-run, run again, compare with a clean sync."""
+"""Crash safety: SIGKILL a real `syncd sync` mid-run, run again, compare with a clean sync."""
 
 from __future__ import annotations
 
@@ -75,14 +75,14 @@ def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
         assert proc.returncode == -signal.SIGKILL
         assert 300 <= deal_count(db_url) < DEALS  # really killed in the middle
 
-        code, out, err = run_sync(config, sandbox.token)
+        code, _out, err = run_sync(config, sandbox.token)
         assert code == 0, err
         assert deal_count(db_url) == DEALS
 
         clean = tmp_path / "clean.yaml"
         clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
         clean.write_text(CONFIG.format(url=clean_url, base=sandbox.url))
-        code, out, err = run_sync(clean, sandbox.token)
+        code, _out, err = run_sync(clean, sandbox.token)
         assert code == 0, err
 
     assert dump(db_url) == dump(clean_url)

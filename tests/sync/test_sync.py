@@ -149,8 +149,7 @@ def test_a_stopped_sync_resumes_and_ends_equal_to_a_clean_one(db_url, sqlite_url
     clean = Store.open(clean_url)
     make_syncer(clean, sandbox).run()
     clean.close()
-    if db_url.startswith("sqlite"):
-        assert dump(db_url) == dump(clean_url)
+    assert dump(db_url) == dump(clean_url)
 
 
 def test_a_sync_survives_transient_faults(db_url, sandbox, dataset):

@@ -1,0 +1,149 @@
+"""The CLI as a user meets it: one clear line for every mistake, never a traceback or a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from syncd.cli import run
+from syncd.sandbox.dataset import generate
+from syncd.sandbox.hubspot import HubSpotSandbox
+
+NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
+TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
+
+CONFIG = """\
+timezone: Europe/Zurich
+database:
+  url: {url}
+crm:
+  provider: hubspot
+  hubspot:
+    access_token: ${{HUBSPOT_ACCESS_TOKEN}}
+    base_url: {base}
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with HubSpotSandbox(generate(now=NOW, seed=2, deals=150), search_limit=None) as sb:
+        yield sb
+
+
+@pytest.fixture
+def env(monkeypatch, sandbox):
+    monkeypatch.setenv(TOKEN_ENV, sandbox.token)
+    monkeypatch.setenv("SYNCD_NOW", "2026-11-23T07:30")
+    monkeypatch.delenv("SYNCD_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+
+
+def write_config(tmp_path: Path, sandbox, url: str | None = None) -> Path:
+    path = tmp_path / "syncd.yaml"
+    path.write_text(CONFIG.format(url=url or f"sqlite:///{tmp_path / 'syncd.db'}",
+                                  base=sandbox.url))
+    return path
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_init_writes_a_starter_once(tmp_path, capsys, env):
+    target = tmp_path / "syncd.yaml"
+    code, out, _ = cli(capsys, "-c", str(target), "init")
+    assert code == 0 and target.exists() and "syncd check" in out
+    code, _, err = cli(capsys, "-c", str(target), "init")
+    assert code != 0 and "--force" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_reports_every_config_problem_at_once(tmp_path, capsys, env):
+    path = tmp_path / "syncd.yaml"
+    path.write_text("timezone: Mars/Olympus\nlanguage: de\ncrm:\n  provider: hubspot\n"
+                    "  hubspot:\n    access_token: x\n  sync:\n    every: soon\nbogus: 1\n")
+    code, _, err = cli(capsys, "-c", str(path), "check")
+    assert code == 2
+    lines = err.strip().splitlines()
+    for needle in ("timezone", "language", "crm.sync.every", "bogus"):
+        assert any(needle in line and str(path.name) in line for line in lines), needle
+    assert "nothing was contacted" in lines[-1]
+
+
+def test_check_tests_the_database_and_the_crm(tmp_path, capsys, env, sandbox):
+    path = write_config(tmp_path, sandbox)
+    code, out, err = cli(capsys, "-c", str(path), "check")
+    assert code == 0, err
+    for obj in ("owners", "pipelines", "companies", "contacts", "deals"):
+        assert obj in out
+    assert "150 records" in out
+    assert sandbox.token not in out + err
+
+
+def test_check_with_a_refused_token_says_what_to_do(tmp_path, capsys, env, sandbox,
+                                                    monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, "pat-eu1-revoked-token-00000")
+    path = write_config(tmp_path, sandbox)
+    code, out, err = cli(capsys, "-c", str(path), "check")
+    assert code == 1
+    assert "401" in err and "access_token" in err
+    assert "pat-eu1-revoked-token-00000" not in out + err
+
+
+def test_sync_prints_a_summary_and_a_json_line(tmp_path, capsys, env, sandbox):
+    path = write_config(tmp_path, sandbox)
+    code, out, err = cli(capsys, "-c", str(path), "sync")
+    assert code == 0, err
+    assert "deals" in out and "full" in out and "API calls" in out
+    code, out, err = cli(capsys, "-c", str(path), "sync", "--json")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["kind"] == "incremental" and summary["status"] == "ok"
+    assert summary["api_calls"] == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--now", "yesterday", "sync"], "ISO-8601"),
+        (["-c", "/nonexistent/syncd.yaml", "sync"], "syncd init"),
+        (["sync", "--fulll"], "No such option"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_user_mistakes_end_in_one_clear_line(args, needle, capsys, env):
+    code, out, err = cli(capsys, *args)
+    assert code == 2
+    assert needle in err
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path, capsys, env,
+                                                                   sandbox):
+    url = "postgresql+psycopg://syncd:s3cret-pw@127.0.0.1:1/syncd"
+    path = write_config(tmp_path, sandbox, url=url)
+    code, out, err = cli(capsys, "-c", str(path), "sync")
+    assert code == 1
+    assert "s3cret-pw" not in out + err
+    assert "127.0.0.1" in err
+
+
+def test_no_secret_in_debug_logs_of_a_real_process(tmp_path, sandbox):
+    path = write_config(tmp_path, sandbox)
+    env = {**os.environ, TOKEN_ENV: sandbox.token, "SYNCD_NOW": "2026-11-23T07:30"}
+    env.pop("SYNCD_DATABASE_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncd", "-vvv", "-c", str(path), "sync"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "syncd.connectors.hubspot" in proc.stderr or "syncd.sync" in proc.stderr
+    assert sandbox.token not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
