@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from connectors.base import ConnectorError
-from syncd.clock import make_clock
+from syncd.clock import make_clock, parse_now
 from syncd.errors import ConfigError, SyncdError
 from syncd.logs import REDACT, setup_logging
 
@@ -55,6 +55,11 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 def main(ctx: click.Context, config: Path, now: str | None, verbose: int) -> None:
     """syncd: live OKR tracking from your CRM, with drift alerts in Slack."""
     setup_logging(verbose)
+    if now:
+        try:
+            parse_now(now)
+        except SyncdError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--now") from None
     ctx.obj = Context(config, now, verbose)
 
 
@@ -244,8 +249,9 @@ def _config_error(exc: BaseException) -> int:
     assert isinstance(exc, ConfigError)
     for problem in exc.problems:
         click.echo(problem.format(exc.source), err=True)
-    return _line(f"{len(exc.problems)} problem(s) in the config; run `syncd check`",
-                 EXIT_USAGE)
+    if len(exc.problems) > 1:
+        click.echo(f"syncd: {len(exc.problems)} problems in the config", err=True)
+    return EXIT_USAGE
 
 
 def _is_usage(exc: BaseException) -> bool:

@@ -23,6 +23,13 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
             table = tables.METADATA.tables[name]
             cols = [c for c in table.columns if c.name not in VOLATILE]
             rows = conn.execute(sa.select(*cols)).all()
-            out[name] = sorted(tuple(repr(v) for v in row) for row in rows)
+            out[name] = sorted(tuple(_norm(v) for v in row) for row in rows)
     engine.dispose()
     return out
+
+
+def _norm(value: Any) -> str:
+    # SQLite hands back 14040 where PostgreSQL says 14040.0: the same money.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return repr(value)

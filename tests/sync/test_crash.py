@@ -44,6 +44,14 @@ def run_sync(config, token, *, wait=True):
     return proc
 
 
+def run_statuses(url):
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select status from sync_run order by id")).scalars().all()
+    engine.dispose()
+    return list(rows)
+
+
 def deal_count(url):
     engine = sa.create_engine(url)
     try:
@@ -67,17 +75,19 @@ def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
         proc = run_sync(config, sandbox.token, wait=False)
         deadline = time.monotonic() + 120
         while deal_count(db_url) < 300:
-            assert proc.poll() is None, proc.communicate()
+            if proc.poll() is not None:
+                pytest.fail(f"the sync ended before the kill: {proc.communicate()}")
             assert time.monotonic() < deadline, "the sync never got going"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reaps it and closes its pipes
         assert proc.returncode == -signal.SIGKILL
         assert 300 <= deal_count(db_url) < DEALS  # really killed in the middle
 
         code, _out, err = run_sync(config, sandbox.token)
         assert code == 0, err
         assert deal_count(db_url) == DEALS
+        assert run_statuses(db_url) == ["interrupted", "ok"]  # the killed run is closed
 
         clean = tmp_path / "clean.yaml"
         clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
