@@ -47,10 +47,10 @@ crm:
 
 NEXT_STEPS = """\
 [bold]Point the same thing at your portal:[/]
-  1. syncd init                      writes a commented syncd.yaml
-  2. export HUBSPOT_ACCESS_TOKEN=... a private-app token with the crm.objects.*.read scopes
-  3. syncd check                     validates the config and shows what the token can see
-  4. syncd sync                      the first full sync; later runs fetch only what changed
+  syncd init                       # writes a commented syncd.yaml
+  export HUBSPOT_ACCESS_TOKEN=...  # private app, scopes crm.objects.*.read
+  syncd check                      # config, database, what the token sees
+  syncd sync                       # full sync first, then only what changed
 """
 
 
@@ -101,18 +101,17 @@ def show_overview(console: Console, store: Store, currency: str) -> None:
     view = overview(store)
     console.print(
         f"\n[bold]What was synced:[/] {view.owners} owners, {view.companies:,} companies, "
-        f"{view.contacts:,} contacts, {view.deals:,} deals; MRR of won deals "
-        f"{view.won_mrr:,.0f} {currency}"
+        f"{view.contacts:,} contacts, {view.deals:,} deals"
     )
     table = Table(title="Open pipeline by stage", title_justify="left")
     for name in ("pipeline", "stage", "deals", f"amount ({currency})"):
-        table.add_column(name, justify="right" if name != "stage" else "left")
+        table.add_column(name, justify="left" if name in ("pipeline", "stage") else "right")
     for line in view.open_pipeline:
-        table.add_row(line.pipeline_id, line.stage, f"{line.deals:,}", f"{line.amount:,.0f}")
+        table.add_row(line.pipeline, line.stage, f"{line.deals:,}", f"{line.amount:,.0f}")
     console.print(table)
     segments = Table(title="Customers by segment", title_justify="left")
-    for name in ("segment", "customers", "churned"):
+    for name in ("segment", "active customers", "churned"):
         segments.add_column(name, justify="right" if name != "segment" else "left")
     for seg in view.segments:
-        segments.add_row(seg.segment, f"{seg.customers:,}", f"{seg.churned:,}")
+        segments.add_row(seg.segment, f"{seg.customers - seg.churned:,}", f"{seg.churned:,}")
     console.print(segments)

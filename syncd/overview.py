@@ -1,7 +1,7 @@
 """What is in the store, in a manager's words: shown by ``syncd demo`` after a sync.
 
 Aggregates in SQL (no Python loops over rows): owners, the open pipeline by stage, customers
-and MRR by segment.
+by segment.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from syncd.store import tables
 
 @dataclass(frozen=True, slots=True)
 class StageLine:
-    pipeline_id: str
+    pipeline: str
     stage: str
     deals: int
     amount: float
@@ -37,29 +37,25 @@ class Overview:
     contacts: int
     open_pipeline: list[StageLine]
     segments: list[SegmentLine]
-    won_mrr: float
 
 
 def overview(store: Store) -> Overview:
     deal, stage, company, owner = tables.deal, tables.stage, tables.company, tables.owner
+    pipeline = tables.pipeline
     live = deal.c.archived.is_(False)
     joined = deal.join(
         stage, sa.and_(stage.c.id == deal.c.stage_id, stage.c.pipeline_id == deal.c.pipeline_id)
-    )
+    ).join(pipeline, pipeline.c.id == stage.c.pipeline_id)
     pipeline_q = (
         sa.select(
-            stage.c.pipeline_id, stage.c.label, sa.func.count(),
+            pipeline.c.label, stage.c.label, sa.func.count(),
             sa.func.coalesce(sa.func.sum(deal.c.amount), 0),
         )
         .select_from(joined)
         .where(live, stage.c.is_closed.is_(False))
-        .group_by(stage.c.pipeline_id, stage.c.label, stage.c.display_order)
-        .order_by(stage.c.pipeline_id, stage.c.display_order)
-    )
-    won_q = (
-        sa.select(sa.func.coalesce(sa.func.sum(deal.c.mrr), 0))
-        .select_from(joined)
-        .where(live, stage.c.is_won.is_(True))
+        .group_by(pipeline.c.label, pipeline.c.display_order, stage.c.label,
+                  stage.c.display_order)
+        .order_by(pipeline.c.display_order, stage.c.display_order)
     )
     churned = sa.func.sum(sa.case((company.c.churned_at.is_not(None), 1), else_=0))
     segment_q = (
@@ -71,7 +67,6 @@ def overview(store: Store) -> Overview:
     with store.engine.connect() as conn:
         lines = [StageLine(p, label, n, float(a)) for p, label, n, a in conn.execute(pipeline_q)]
         segments = [SegmentLine(s, n, int(c or 0)) for s, n, c in conn.execute(segment_q)]
-        won = float(conn.execute(won_q).scalar_one())
         owners = conn.execute(
             sa.select(sa.func.count()).select_from(owner).where(owner.c.archived.is_(False))
         ).scalar_one()
@@ -82,5 +77,4 @@ def overview(store: Store) -> Overview:
         contacts=store.count("contact"),
         open_pipeline=lines,
         segments=segments,
-        won_mrr=won,
     )
