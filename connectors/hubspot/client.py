@@ -124,7 +124,6 @@ class HubSpotHttp:
             self._throttle(search)
             attempt += 1
             self.stats.api_calls += 1
-            started = self._now()
             try:
                 response = method(*args, **kwargs)
                 status, headers, body = response.status, response.headers, response.data
@@ -137,7 +136,10 @@ class HubSpotHttp:
             else:
                 failure = ""
             finally:
-                self._record(search, started)
+                # Counted when the answer is back: HubSpot counted it on arrival, somewhere
+                # between our send and now, so a window kept on these times never runs ahead
+                # of HubSpot's (counting on send caused a 429 at each window's turn).
+                self._record(search, self._now())
             self._read_limits(headers)
 
             if 200 <= status < 300:

@@ -210,7 +210,7 @@ class Limits:
         self._lock = threading.Lock()
 
     def _window(self, token: str, kind: str) -> faults.RollingWindow | None:
-        spec = {"burst": self.burst or (150, 10.0), "search": self.search}[kind]
+        spec = {"burst": self.burst, "search": self.search}[kind]
         if spec is None:
             return None
         window = self._windows.get((token, kind))
@@ -230,8 +230,7 @@ class Limits:
                     return 429, faults.rate_limited("SECONDLY"), []
             else:
                 window = self._window(token, "burst")
-                assert window is not None
-                if not window.acquire() and self.burst is not None:
+                if window is not None and not window.acquire():
                     headers = self._headers(token)
                     if self.retry_after_header:
                         headers.append(("Retry-After", str(window.retry_after())))
@@ -244,11 +243,15 @@ class Limits:
             return self._headers(token)
 
     def _headers(self, token: str) -> Headers:
-        window = self._window(token, "burst")
-        assert window is not None
-        return [
+        daily = [
             ("X-HubSpot-RateLimit-Daily", str(self.daily)),
             ("X-HubSpot-RateLimit-Daily-Remaining", str(max(0, self.daily - self.used_today))),
+        ]
+        window = self._window(token, "burst")
+        if window is None:  # no burst limit configured: nothing to report (or to obey)
+            return daily
+        return [
+            *daily,
             ("X-HubSpot-RateLimit-Interval-Milliseconds", str(int(window.seconds * 1000))),
             ("X-HubSpot-RateLimit-Max", str(window.limit)),
             ("X-HubSpot-RateLimit-Remaining", str(window.remaining())),

@@ -176,8 +176,11 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        calls = rl["api_calls"] - rl["rate_limited"]  # 429s do not count against the window
-        floor = max(0.0, (calls - limit) * window / limit)
+        # The earliest moment the last request may start under a rolling window of `limit`
+        # per `window` seconds: each block of `limit` calls waits one window after the one
+        # before it. (429s do not count against the window.)
+        calls = rl["api_calls"] - rl["rate_limited"]
+        floor = (math.ceil(calls / limit) - 1) * window
         figures["ratelimited"] = {
             "deals": rl_deals, "burst": burst, "status": rl["status"],
             "seconds": rl["seconds"], "requests": rl["api_calls"],

@@ -264,3 +264,30 @@ def test_check_reports_what_the_token_can_see(sandbox, dataset):
     assert set(access) == {"owners", "pipelines", "companies", "contacts", "deals"}
     assert all(a.readable for a in access.values())
     assert f"{len(dataset.deals):,} records" == access["deals"].detail
+
+
+def test_the_burst_window_is_respected_without_a_single_429(dataset):
+    with HubSpotSandbox(dataset, burst_limit=(10, 0.5), search_limit=None) as sandbox:
+        http = HubSpotHttp(sandbox.token, sandbox.url, policy=RetryPolicy(timeout=5))
+        conn = HubSpotConnector(http, FIELDS)
+        companies, pages = drain(conn, "companies")
+        contacts, _ = drain(conn, "contacts")
+        assert len(companies) == len(dataset.companies)
+        assert len(contacts) == len(dataset.contacts)
+        statuses = [r.status for r in sandbox.requests]
+        assert len(statuses) >= 20  # enough calls to cross several windows
+        assert 429 not in statuses and conn.stats.rate_limited == 0
+
+
+def test_search_stays_under_its_per_second_limit(dataset):
+    with HubSpotSandbox(dataset, search_limit=(5, 1.0)) as sandbox:
+        http = HubSpotHttp(sandbox.token, sandbox.url, policy=RetryPolicy(timeout=5))
+        conn = HubSpotConnector(http, FIELDS)
+        since = int(NOW.timestamp() * 1000)
+        ids = [str(i) for i in dataset.deal_ids()]
+        sandbox.touch_many("deals", ids, NOW + timedelta(minutes=1))
+        for obj in ("deals", "companies", "contacts"):
+            drain(conn, obj, {"mode": "incremental", "since": since}, NOW + timedelta(minutes=5))
+        searches = [r for r in sandbox.requests if r.path.endswith("/search")]
+        assert len(searches) >= 5
+        assert all(r.status == 200 for r in searches)

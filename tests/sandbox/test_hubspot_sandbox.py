@@ -596,10 +596,14 @@ def test_burst_429_can_carry_retry_after(team: Dataset, pool: urllib3.PoolManage
 
 
 def test_rate_limit_headers_and_the_daily_budget(team: Dataset, pool: urllib3.PoolManager) -> None:
-    with HubSpotSandbox(team, daily_limit=3) as sandbox:
+    with HubSpotSandbox(team, daily_limit=3, burst_limit=(150, 10.0)) as sandbox:
         answers = [call(pool, sandbox, "GET", path) for path in (
             "/crm/v3/objects/deals", "/crm/v3/pipelines/deals", "/crm/v3/owners/",
             "/crm/v3/objects/deals")]
+    with HubSpotSandbox(team) as unlimited:  # no burst limit: none reported, none obeyed
+        plain = call(pool, unlimited, "GET", "/crm/v3/owners/")
+    assert "X-HubSpot-RateLimit-Max" not in plain.headers
+    assert "X-HubSpot-RateLimit-Daily" in plain.headers
     for response in answers[:3]:
         assert response.status == 200
         assert all(h in response.headers for h in RATE_HEADERS)
