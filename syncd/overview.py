@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from syncd.store import Store
-from syncd.store import tables
+from syncd.store import Store, tables
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,7 @@ def test_sync_prints_a_summary_and_a_json_line(tmp_path, capsys, env, sandbox):
     ],
 )
 def test_user_mistakes_end_in_one_clear_line(args, needle, capsys, env):
-    code, out, err = cli(capsys, *args)
+    code, _out, err = cli(capsys, *args)
     assert code == 2
     assert needle in err
 
