@@ -270,7 +270,7 @@ def test_the_burst_window_is_respected_without_a_single_429(dataset):
     with HubSpotSandbox(dataset, burst_limit=(10, 0.5), search_limit=None) as sandbox:
         http = HubSpotHttp(sandbox.token, sandbox.url, policy=RetryPolicy(timeout=5))
         conn = HubSpotConnector(http, FIELDS)
-        companies, pages = drain(conn, "companies")
+        companies, _pages = drain(conn, "companies")
         contacts, _ = drain(conn, "contacts")
         assert len(companies) == len(dataset.companies)
         assert len(contacts) == len(dataset.contacts)
@@ -291,3 +291,22 @@ def test_search_stays_under_its_per_second_limit(dataset):
         searches = [r for r in sandbox.requests if r.path.endswith("/search")]
         assert len(searches) >= 5
         assert all(r.status == 200 for r in searches)
+
+
+def test_custom_properties_named_in_the_field_map_are_synced(sandbox):
+    fields = FieldMap(deal={"mrr": "hs_mrr", "region": "acme_region"},
+                      company={"segment": "segment", "vertical": "acme_vertical"},
+                      contact={"source": "hs_analytics_source"})
+    http = HubSpotHttp(sandbox.token, sandbox.url, policy=RetryPolicy(search_per_second=1000))
+    conn = HubSpotConnector(http, fields)
+    sandbox.upsert("deals", "900003", {"dealname": "Romandie", "acme_region": "VD",
+                                       "dealstage": "closedwon", "pipeline": "default"},
+                   modified_at=NOW)
+    deals, _ = drain(conn, "deals")
+    custom = next(d for d in deals if d.id == "900003").custom
+    assert custom == {"region": "VD"}
+    assert all(set(d.custom) == {"region"} for d in deals)  # the key is there, maybe None
+    searched = [r for r in sandbox.requests if "acme_region" in str(r.query)]
+    assert searched  # the property was asked for
+    companies, _ = drain(conn, "companies")
+    assert all(set(c.custom) == {"vertical"} for c in companies)

@@ -96,3 +96,31 @@ def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
         assert code == 0, err
 
     assert dump(db_url) == dump(clean_url)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_page_and_the_next_run_resumes(sqlite_url, tmp_path):
+    data = generate(now=datetime.fromisoformat(NOW).astimezone(UTC), seed=6, deals=DEALS)
+    with HubSpotSandbox(data, search_limit=None) as sandbox:
+        sandbox.inject(Fault("slow", count=10_000, path="/crm/v3/objects/deals", delay=0.08))
+        config = tmp_path / "syncd.yaml"
+        config.write_text(CONFIG.format(url=sqlite_url, base=sandbox.url))
+        proc = run_sync(config, sandbox.token, wait=False)
+        deadline = time.monotonic() + 120
+        while deal_count(sqlite_url) < 200:
+            if proc.poll() is not None:
+                pytest.fail(f"the sync ended before Ctrl-C: {proc.communicate()}")
+            assert time.monotonic() < deadline, "the sync never got going"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted" in out and "Traceback" not in err
+        assert "stopping after the current page" in err
+        stopped_at = deal_count(sqlite_url)
+        assert 200 <= stopped_at < DEALS
+
+        code, out, err = run_sync(config, sandbox.token)
+        assert code == 0, err
+        assert deal_count(sqlite_url) == DEALS
+        assert run_statuses(sqlite_url) == ["interrupted", "ok"]
