@@ -29,6 +29,7 @@ from connectors.base import (
     Page,
 )
 from syncd.store import Store
+from syncd.store.lock import exclusive
 
 log = logging.getLogger("syncd.sync")
 
@@ -117,7 +118,14 @@ class Syncer:
         self.stop = stop or threading.Event()
 
     def run(self, *, full: bool = False) -> SyncSummary:
-        """Sync every object once. Never raises for CRM trouble: the summary says what failed."""
+        """Sync every object once. Never raises for CRM trouble: the summary says what failed.
+
+        Raises :class:`~syncd.store.lock.SyncBusyError` when another sync holds this database.
+        """
+        with exclusive(self.store.engine, "sync", self.store.url):
+            return self._run(full)
+
+    def _run(self, full: bool) -> SyncSummary:
         until = self.clock()
         if full:
             for obj in INCREMENTAL_OBJECTS:

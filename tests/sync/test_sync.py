@@ -161,3 +161,15 @@ def test_a_sync_survives_transient_faults(db_url, sandbox, dataset):
     assert store.count("deal") == len(dataset.deals)
     assert summary.retries == 3 and summary.rate_limited == 1
     store.close()
+
+
+def test_a_second_sync_on_the_same_database_stops_at_once(db_url, sandbox):
+    from syncd.store.lock import SyncBusyError, exclusive
+
+    store = Store.open(db_url)
+    with exclusive(store.engine, "sync", store.url), pytest.raises(SyncBusyError) as err:
+        make_syncer(store, sandbox).run()
+    assert "already running" in str(err.value)
+    assert sandbox.requests == []  # nothing was fetched
+    assert make_syncer(store, sandbox).run().status == "ok"  # free again afterwards
+    store.close()
