@@ -63,22 +63,32 @@ def deal_count(url):
         engine.dispose()
 
 
+def slow_sandbox(seed):
+    """A sandbox whose deal pages are slowed down, so a signal lands in the middle of them."""
+    data = generate(now=datetime.fromisoformat(NOW).astimezone(UTC), seed=seed, deals=DEALS)
+    sandbox = HubSpotSandbox(data, search_limit=None)
+    sandbox.inject(Fault("slow", count=10_000, path="/crm/v3/objects/deals", delay=0.08))
+    return sandbox
+
+
+def start_and_wait_for(config, url, token, deals):
+    """Start `syncd sync` and return it once `deals` deals are committed."""
+    proc = run_sync(config, token, wait=False)
+    deadline = time.monotonic() + 120
+    while deal_count(url) < deals:
+        if proc.poll() is not None:
+            pytest.fail(f"the sync ended too early: {proc.communicate()}")
+        assert time.monotonic() < deadline, "the sync never got going"
+        time.sleep(0.05)
+    return proc
+
+
 @pytest.mark.slow
 def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
-    data = generate(now=datetime.fromisoformat(NOW).astimezone(UTC), seed=5, deals=DEALS)
-    with HubSpotSandbox(data, search_limit=None) as sandbox:
-        # slow deal pages down so the kill lands in the middle of the deals
-        sandbox.inject(Fault("slow", count=10_000, path="/crm/v3/objects/deals", delay=0.08))
+    with slow_sandbox(5) as sandbox:
         config = tmp_path / "syncd.yaml"
         config.write_text(CONFIG.format(url=db_url, base=sandbox.url))
-
-        proc = run_sync(config, sandbox.token, wait=False)
-        deadline = time.monotonic() + 120
-        while deal_count(db_url) < 300:
-            if proc.poll() is not None:
-                pytest.fail(f"the sync ended before the kill: {proc.communicate()}")
-            assert time.monotonic() < deadline, "the sync never got going"
-            time.sleep(0.05)
+        proc = start_and_wait_for(config, db_url, sandbox.token, 300)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)  # reaps it and closes its pipes
         assert proc.returncode == -signal.SIGKILL
@@ -100,18 +110,10 @@ def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_page_and_the_next_run_resumes(sqlite_url, tmp_path):
-    data = generate(now=datetime.fromisoformat(NOW).astimezone(UTC), seed=6, deals=DEALS)
-    with HubSpotSandbox(data, search_limit=None) as sandbox:
-        sandbox.inject(Fault("slow", count=10_000, path="/crm/v3/objects/deals", delay=0.08))
+    with slow_sandbox(6) as sandbox:
         config = tmp_path / "syncd.yaml"
         config.write_text(CONFIG.format(url=sqlite_url, base=sandbox.url))
-        proc = run_sync(config, sandbox.token, wait=False)
-        deadline = time.monotonic() + 120
-        while deal_count(sqlite_url) < 200:
-            if proc.poll() is not None:
-                pytest.fail(f"the sync ended before Ctrl-C: {proc.communicate()}")
-            assert time.monotonic() < deadline, "the sync never got going"
-            time.sleep(0.05)
+        proc = start_and_wait_for(config, sqlite_url, sandbox.token, 200)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
