@@ -109,20 +109,20 @@ def test_sigkill_mid_sync_then_rerun_equals_a_clean_full_sync(db_url, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_after_the_page_and_the_next_run_resumes(sqlite_url, tmp_path):
+def test_ctrl_c_stops_after_the_page_and_the_next_run_resumes(db_url, tmp_path):
     with slow_sandbox(6) as sandbox:
         config = tmp_path / "syncd.yaml"
-        config.write_text(CONFIG.format(url=sqlite_url, base=sandbox.url))
-        proc = start_and_wait_for(config, sqlite_url, sandbox.token, 200)
+        config.write_text(CONFIG.format(url=db_url, base=sandbox.url))
+        proc = start_and_wait_for(config, db_url, sandbox.token, 200)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         assert "interrupted" in out and "Traceback" not in err
         assert "stopping after the current page" in err
-        stopped_at = deal_count(sqlite_url)
+        stopped_at = deal_count(db_url)
         assert 200 <= stopped_at < DEALS
 
         code, out, err = run_sync(config, sandbox.token)
         assert code == 0, err
-        assert deal_count(sqlite_url) == DEALS
-        assert run_statuses(sqlite_url) == ["interrupted", "ok"]
+        assert deal_count(db_url) == DEALS
+        assert run_statuses(db_url) == ["interrupted", "ok"]
