@@ -30,14 +30,14 @@ from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
 from rules.errors import InvalidParams, UnknownMetric
-from rules.metric import Direction, Metric, Param, ParamKind, Unit, Window
+from rules.metric import STANDARD_FILTERS, Direction, Metric, Param, ParamKind, Unit, Window
 
 _UP = Direction.HIGHER_IS_BETTER
 _DOWN = Direction.LOWER_IS_BETTER
 _POINT = Window.POINT_IN_TIME
 _OVER = Window.OVER_WINDOW
 
-_DEALS = ("owner", "pipeline", "deal_type", "company_segment", "amount_min", "amount_max")
+_DEALS = STANDARD_FILTERS
 _COMPANIES = ("owner", "company_segment")
 _CONTACTS = ("owner", "company_segment")
 

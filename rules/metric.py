@@ -51,7 +51,7 @@ class ParamKind(StrEnum):
     TEXT = "text"
 
 
-#: The standard ``where:`` keys; the record each one applies to is in :data:`FILTER_RECORDS`.
+#: Every standard ``where:`` key; metrics built from deals accept all of them.
 STANDARD_FILTERS: tuple[str, ...] = (
     "owner",
     "pipeline",
@@ -60,9 +60,6 @@ STANDARD_FILTERS: tuple[str, ...] = (
     "amount_min",
     "amount_max",
 )
-
-#: The records a metric can be built from; each lends its mapped fields as filters.
-RECORDS: tuple[str, ...] = ("deal", "company", "contact")
 
 
 @dataclass(frozen=True, slots=True)
