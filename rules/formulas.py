@@ -9,6 +9,8 @@ shell shows it as "n/a".
 
 from __future__ import annotations
 
+import math
+
 from rules.errors import RulesError
 
 
@@ -39,7 +41,9 @@ def monthly_rate(window_rate: float, months: float) -> float:
         raise RulesError(f"a window of {months} months has no monthly rate; give a window")
     if not 0.0 <= window_rate <= 1.0:
         raise RulesError(f"a churn share must be between 0 and 100 %, not {window_rate:.4f}")
-    return 1.0 - (1.0 - window_rate) ** (1.0 / months)
+    if window_rate == 1.0:
+        return 1.0
+    return -math.expm1(math.log1p(-window_rate) / months)  # exact for tiny rates too
 
 
 def coverage(open_pipeline: float, quota: float, won: float) -> float | None:

@@ -126,7 +126,7 @@ def _fields(inputs: PlanInputs) -> dict:
 @given(
     st.floats(1.0, 1e7),
     st.integers(1, 24),
-    st.floats(0.0, 0.5),
+    st.one_of(st.just(0.0), st.floats(1e-9, 0.5)),  # no subnormal churn rates
     st.floats(0.0, 200.0),
     st.floats(0.0, 1.0),
     st.floats(0.0, 1e4),
