@@ -24,7 +24,7 @@ on the busy timeout instead of failing. PostgreSQL: sessions run with ``TimeZone
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,21 +81,45 @@ class SyncRunInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class _Child:
+    """Rows write_page replaces with each record: deleted by ``key``, then inserted anew."""
+
+    table: sa.Table
+    key: str
+    values: Callable[[Any, up.Binding], list[up.Values]]
+
+
+@dataclass(frozen=True, slots=True)
 class _ObjectSpec:
     table: sa.Table
     kind: type
-    row: up.RowBuilder
-    #: Every table write_page writes for this object.
-    written: tuple[str, ...]
+    values: up.ValuesBuilder
+    children: tuple[_Child, ...] = ()
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """Every table write_page writes for this object."""
+        return (self.table.name, *(child.table.name for child in self.children))
 
 
 _OBJECTS: dict[str, _ObjectSpec] = {
-    "owners": _ObjectSpec(tables.owner, Owner, up.owner_row, ("owner",)),
-    "pipelines": _ObjectSpec(tables.pipeline, Pipeline, up.pipeline_row, ("pipeline", "stage")),
-    "companies": _ObjectSpec(tables.company, Company, up.company_row, ("company",)),
-    "contacts": _ObjectSpec(tables.contact, Contact, up.contact_row, ("contact",)),
+    "owners": _ObjectSpec(tables.owner, Owner, up.owner_values),
+    "pipelines": _ObjectSpec(
+        tables.pipeline,
+        Pipeline,
+        up.pipeline_values,
+        (_Child(tables.stage, "pipeline_id", up.stage_values),),
+    ),
+    "companies": _ObjectSpec(tables.company, Company, up.company_values),
+    "contacts": _ObjectSpec(tables.contact, Contact, up.contact_values),
     "deals": _ObjectSpec(
-        tables.deal, Deal, up.deal_row, ("deal", "deal_stage_history", "deal_company")
+        tables.deal,
+        Deal,
+        up.deal_values,
+        (
+            _Child(tables.deal_stage_history, "deal_id", up.deal_history_values),
+            _Child(tables.deal_company, "deal_id", up.deal_company_values),
+        ),
     ),
 }
 #: PostgreSQL: rows written to an object's tables (by this process) after which its tables
@@ -132,22 +156,42 @@ class Store:
         def bulk(table: sa.Table, *, upsert: bool = False) -> up.BulkInsert:
             return up.BulkInsert(table, engine.dialect, upsert=upsert)
 
+        self._binder = up.Binder(engine.dialect)
         self._upserts = {name: bulk(s.table, upsert=True) for name, s in _OBJECTS.items()}
-        self._insert_history = bulk(tables.deal_stage_history)
-        self._insert_links = bulk(tables.deal_company)
-        self._insert_stages = bulk(tables.stage)
+        #: Per object, per child table: how write_page deletes its rows (by the parents' ids)
+        #: and inserts the new ones.
+        self._insert_children = {
+            name: [bulk(child.table) for child in spec.children] for name, spec in _OBJECTS.items()
+        }
+        self._delete_children = {
+            name: [
+                sa.delete(child.table).where(up.in_ids(child.table.c[child.key], d))
+                for child in spec.children
+            ]
+            for name, spec in _OBJECTS.items()
+        }
+        self._problems_at = {
+            name: up.COLUMNS[s.table.name].index("problems")
+            for name, s in _OBJECTS.items()
+            if "problems" in s.table.c
+        }
         self._count_ids = {
             n: sa.select(sa.func.count()).select_from(s.table).where(up.in_ids(s.table.c.id, d))
+            for n, s in _OBJECTS.items()
+        }
+        # SQLite: the same as SQL text, bound with the ids as one JSON list.
+        self._sqlite_count_ids = {
+            n: up.sqlite_in_json(s.table, "id", engine.dialect, delete=False)
+            for n, s in _OBJECTS.items()
+        }
+        self._sqlite_delete_children = {
+            n: [up.sqlite_in_json(c.table, c.key, engine.dialect, delete=True) for c in s.children]
             for n, s in _OBJECTS.items()
         }
         self._archived_of_ids = {
             n: sa.select(s.table.c.id, s.table.c.archived).where(up.in_ids(s.table.c.id, d))
             for n, s in _OBJECTS.items()
         }
-        history, links, stage = tables.deal_stage_history, tables.deal_company, tables.stage
-        self._delete_history = sa.delete(history).where(up.in_ids(history.c.deal_id, d))
-        self._delete_links = sa.delete(links).where(up.in_ids(links.c.deal_id, d))
-        self._delete_stages = sa.delete(stage).where(up.in_ids(stage.c.pipeline_id, d))
         self._archive = {
             name: up.upsert(
                 d,
@@ -157,8 +201,12 @@ class Store:
             )
             for name, spec in _OBJECTS.items()
         }
-        self._save_cursor = up.upsert(
-            d, tables.sync_state, ["source", "object", "cursor", "last_run_id"]
+        cursor_keys = ["source", "object", "cursor", "last_run_id"]
+        self._save_cursor = up.upsert(d, tables.sync_state, cursor_keys)
+        self._sqlite_save_cursor = (
+            up.SQLiteInsert(self._save_cursor, tables.sync_state, engine.dialect, cursor_keys)
+            if d == "sqlite"
+            else None
         )
         st = tables.sync_state
         excluded = up.insert(d, st).excluded  # type: ignore[attr-defined]
@@ -250,26 +298,71 @@ class Store:
                     + (" (use mark_archived)" if isinstance(rec, Tombstone) else "")
                 )
             latest[rec.id] = rec
-        rows = [spec.row(rec, now) for rec in latest.values()]
         ids = list(latest)
-        with self._writer.begin() as conn:
-            existing = sum(row[0] for row in self._for_ids(conn, self._count_ids[obj], ids))
-            self._upserts[obj](conn, rows)
-            if obj == "deals":
-                deals = latest.values()
-                self._for_ids(conn, self._delete_history, ids)
-                self._insert_history(conn, [r for d in deals for r in up.deal_history_rows(d)])
-                self._for_ids(conn, self._delete_links, ids)
-                self._insert_links(conn, [r for d in deals for r in up.deal_company_rows(d)])
-            elif obj == "pipelines":
-                self._for_ids(conn, self._delete_stages, ids)
-                self._insert_stages(conn, [r for p in latest.values() for r in up.stage_rows(p)])
-            if checkpoint is not None:
-                self._checkpoint(conn, source, obj, checkpoint, run_id)
-        if self.dialect == "postgresql":
+        page = list(latest.values())
+        upsert = self._upserts[obj]
+        bind = self._binder.page(now, upsert.sql)
+        rows = [spec.values(rec, bind) for rec in page]
+        children = [
+            [row for rec in page for row in child.values(rec, bind)] for child in spec.children
+        ]
+        if self.dialect == "sqlite":
+            with self._writer.begin() as conn:
+                existing = self._write_sqlite(conn, obj, ids, rows, children, source, checkpoint,
+                                              run_id)
+        else:
+            with self._writer.begin() as conn:
+                existing = sum(row[0] for row in self._for_ids(conn, self._count_ids[obj], ids))
+                upsert(conn, rows)
+                for delete, insert, child_rows in zip(
+                    self._delete_children[obj], self._insert_children[obj], children, strict=True
+                ):
+                    self._for_ids(conn, delete, ids)
+                    insert(conn, child_rows)
+                if checkpoint is not None:
+                    self._checkpoint(conn, source, obj, checkpoint, run_id)
             self._analyze(obj, len(rows))
-        with_problems = sum(1 for row in rows if row.get("problems"))
+        at = self._problems_at.get(obj)
+        with_problems = 0 if at is None else sum(1 for row in rows if row[at] is not None)
         return PageResult(len(ids) - existing, existing, with_problems)
+
+    def _write_sqlite(
+        self,
+        conn: sa.Connection,
+        obj: str,
+        ids: list[str],
+        rows: list[up.Values],
+        children: list[list[up.Values]],
+        source: str,
+        checkpoint: Mapping[str, Any] | None,
+        run_id: int,
+    ) -> int:
+        """write_page's statements on SQLite; how many of ``ids`` existed before.
+
+        Plain SQL text through :class:`~syncd.store.upsert.SQLiteRunner`, ids bound as one
+        JSON list: no statement is compiled here, and no row goes through SQLAlchemy.
+        """
+        existing = 0
+        with up.SQLiteRunner(conn) as run:
+            if ids:
+                id_list = up.json_ids(ids)
+                existing = int(run.fetchall(self._sqlite_count_ids[obj], (id_list,))[0][0])
+                self._upserts[obj](run, rows)
+                for delete, insert, child_rows in zip(
+                    self._sqlite_delete_children[obj],
+                    self._insert_children[obj],
+                    children,
+                    strict=True,
+                ):
+                    run.execute(delete, (id_list,))
+                    insert(run, child_rows)
+            if checkpoint is not None:
+                save = self._sqlite_save_cursor
+                assert save is not None
+                values = {"source": source, "object": obj, "cursor": dict(checkpoint),
+                          "last_run_id": run_id}
+                run.execute(save.sql, save.params(values))
+        return existing
 
     def _analyze(self, obj: str, written: int) -> None:
         """Give PostgreSQL's planner statistics while a large sync fills the tables.

@@ -3,7 +3,14 @@
 Everything here is SQLAlchemy Core built once per :class:`~syncd.store.Store` and executed with
 executemany (``INSERT ... ON CONFLICT (pk) DO UPDATE SET col = excluded.col``, native on SQLite
 and PostgreSQL); no ORM object is ever made per row. The statements write_page runs per page
-go through :class:`BulkInsert`, which cuts the per-row cost on both dialects.
+go through :class:`BulkInsert` (and on SQLite :class:`SQLiteRunner`), which cut the per-row
+cost on both dialects.
+
+Rows are tuples in the table's column order (``*_values`` builders, one per table, checked
+against the tables at import), built straight from the records with the page's
+:class:`Binding`: on SQLite that binding already applies what the column types would (UTC
+text for datetimes, JSON text, floats, 1/0), so the tuples go to the driver as they are; on
+PostgreSQL it leaves the values to SQLAlchemy's bind processing.
 
 Row builders are defensive where bad CRM data would otherwise break a whole page:
 
@@ -15,22 +22,26 @@ Row builders are defensive where bad CRM data would otherwise break a whole page
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
 from connectors.base import Company, Contact, Deal, Owner, Pipeline, StageVisit, Tombstone
-from syncd.store.types import MONEY_LIMIT
+from syncd.store import tables
+from syncd.store.types import MONEY_LIMIT, DayTexts, SQLiteTexts, bind_error
 
 Row = dict[str, Any]
+#: One row to write: its values in the table's column order, as the page's Binding made them.
+Values = tuple[Any, ...]
 T = TypeVar("T")
 
 #: Rows per executemany call and ids per ``IN (...)`` list: far below SQLite's 32,766 bound
@@ -119,9 +130,8 @@ class BulkInsert:
       statement per :data:`BATCH` rows: ``INSERT ... SELECT * FROM unnest(:id::VARCHAR[], ...)``
       (one round trip, which also matters when the server is not on localhost).
     * SQLite: SQLAlchemy spends ~2 µs per row on generic parameter handling. Here the SQL it
-      compiled runs through ``exec_driver_sql`` with row tuples, after the bind processors of
-      the column types (``UTCDateTime``, JSON, ...) were applied in a tight loop: the driver
-      receives exactly the values SQLAlchemy would send.
+      compiled (:attr:`sql`) runs through :class:`SQLiteRunner` with the rows as they are:
+      the page's :class:`Binding` already made them what the column types bind.
     """
 
     def __init__(self, table: sa.Table, dialect: Dialect, *, upsert: bool) -> None:
@@ -140,38 +150,260 @@ class BulkInsert:
         if not self._postgresql and list(compiled.positiontup or ()) != list(self.columns):
             raise ValueError(f"{table.name}: the statement binds {compiled.positiontup}")
         self.sql = compiled.string
-        self._pick = itemgetter(*self.columns)  # a tuple: every table has 2 columns or more
-        processors = []
-        for index, col in enumerate(table.columns):
-            proc = col.type.dialect_impl(dialect).bind_processor(dialect)
-            if proc is not None:
-                processors.append((index, proc))
-        self._processors = tuple(processors)
 
-    def __call__(self, conn: sa.Connection, rows: Sequence[Row]) -> None:
+    def __call__(self, conn: sa.Connection | SQLiteRunner, rows: Sequence[Values]) -> None:
+        if isinstance(conn, SQLiteRunner):
+            if rows:
+                conn.executemany(self.sql, rows)
+            return
         for batch in chunks(rows):
-            if self._postgresql:
-                conn.execute(self.stmt, {c: [row[c] for row in batch] for c in self.columns})
-            else:
-                conn.exec_driver_sql(self.sql, self._encode(batch))
+            arrays = zip(*batch, strict=True)
+            conn.execute(self.stmt, {c: list(a) for c, a in zip(self.columns, arrays, strict=True)})
 
-    def _encode(self, batch: Sequence[Row]) -> list[tuple[Any, ...]]:
+
+class SQLiteInsert:
+    """An INSERT compiled once for SQLite and bound positionally from a mapping of values.
+
+    Does for one row what SQLAlchemy's execute would: the columns' bind processors, and the
+    scalar Python defaults of columns not given (``sync_state.records_seen``).
+    """
+
+    def __init__(
+        self, stmt: Insert, table: sa.Table, dialect: Dialect, keys: Sequence[str]
+    ) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+        self.sql = compiled.string
+        defaults: dict[str, Any] = {}
+        for col in compiled.insert_prefetch:
+            if col.default is None or not col.default.is_scalar:
+                raise ValueError(f"{col}: only scalar Python defaults are supported")
+            defaults[col.key] = col.default.arg  # type: ignore[attr-defined]
+        binds: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+        for name in compiled.positiontup or ():
+            if name not in keys and name not in defaults:
+                raise ValueError(f"{table}: the statement binds {name}, which has no value")
+            col = table.c[name]
+            binds.append((name, col.type.dialect_impl(dialect).bind_processor(dialect),
+                          defaults.get(name)))
+        self._binds = tuple(binds)
+
+    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        bound = []
+        for name, process, default in self._binds:
+            value = values.get(name, default)
+            if process is not None:
+                try:
+                    value = process(value)
+                except (TypeError, ValueError) as exc:
+                    raise bind_error(exc, self.sql) from exc
+            bound.append(value)
+        return tuple(bound)
+
+
+def sqlite_in_json(table: sa.Table, column: str, dialect: Dialect, *, delete: bool) -> str:
+    """``SELECT count(*)`` / ``DELETE`` of the rows whose ``column`` is in a JSON list.
+
+    Bound with ONE parameter, the ids as JSON text (:func:`json_ids`): the SQL text is the
+    same whatever the number of ids, so SQLite prepares it once per connection.
+    """
+    quote = dialect.identifier_preparer.quote
+    where = f"WHERE {quote(column)} IN (SELECT value FROM json_each(?))"
+    if delete:
+        return f"DELETE FROM {quote(table.name)} {where}"
+    return f"SELECT count(*) FROM {quote(table.name)} {where}"
+
+
+def json_ids(ids: Sequence[str]) -> str:
+    """The parameter of :func:`sqlite_in_json`."""
+    return orjson.dumps(list(ids)).decode()
+
+
+class SQLiteRunner:
+    """Runs SQL text with positional parameters in ``conn``'s transaction, on SQLite.
+
+    Straight on the DBAPI cursor: SQLAlchemy's per-statement work (execution context,
+    parameter distilling, result wrapping: tens of µs) is much of a small statement's cost.
+    When something listens to statement execution (``before_cursor_execute``,
+    ``handle_error``, ...: tracing, tests that inject failures) every statement goes through
+    ``exec_driver_sql`` instead, so that it sees exactly the same SQL and parameters. Driver
+    errors are SQLAlchemy's ``DBAPIError`` subclasses either way.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+        events, dialect_events = conn.dispatch, conn.dialect.dispatch
+        watched = (
+            events.before_execute
+            or events.after_execute
+            or events.before_cursor_execute
+            or events.after_cursor_execute
+            or dialect_events.handle_error
+            or dialect_events.do_execute
+            or dialect_events.do_executemany
+        )
+        driver = conn.connection.driver_connection
+        self._cursor: Any = None if watched or driver is None else driver.cursor()
+        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+
+    def __enter__(self) -> SQLiteRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+    def fetchall(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self._cursor is None:
+            result = self._conn.exec_driver_sql(sql, params)
+            return list(result) if result.returns_rows else []
         try:
-            return self._process(batch)
-        except (TypeError, ValueError) as exc:
-            # As SQLAlchemy reports a bind processor's error (e.g. a naive datetime).
-            name = f"{type(exc).__module__}.{type(exc).__name__}"
-            raise sa.exc.StatementError(f"({name}) {exc}", self.sql, None, exc) from exc
+            rows: list[Any] = self._cursor.execute(sql, params).fetchall()
+            return rows
+        except self._error as exc:
+            raise self._wrap(exc, sql, params, False) from exc
 
-    def _process(self, batch: Sequence[Row]) -> list[tuple[Any, ...]]:
-        pick, processors = self._pick, self._processors
-        params = []
-        for row in batch:
-            values = list(pick(row))
-            for index, proc in processors:
-                values[index] = proc(values[index])
-            params.append(tuple(values))
-        return params
+    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.fetchall(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if self._cursor is None:
+            self._conn.exec_driver_sql(sql, list(rows))
+            return
+        try:
+            self._cursor.executemany(sql, rows)
+        except self._error as exc:
+            raise self._wrap(exc, sql, rows, True) from exc
+
+    def _wrap(self, exc: Exception, sql: str, params: Any, many: bool) -> Exception:
+        return sa.exc.DBAPIError.instance(
+            sql, params, exc, self._error, dialect=self._conn.dialect, ismulti=many
+        )
+
+
+# --------------------------------------------------------------------------- binding
+
+
+class _Memo(dict[Any, Any]):
+    """``memo[value]``: ``convert(value)``, computed once per distinct value (then a dict hit).
+
+    For hashable values whose equal values bind alike (flags). A failed conversion is raised
+    as :func:`~syncd.store.types.bind_error` of ``statement``.
+    """
+
+    __slots__ = ("_convert", "_statement")
+
+    def __init__(self, convert: Callable[[Any], Any], statement: str) -> None:
+        super().__init__({None: convert(None)})
+        self._convert = convert
+        self._statement = statement
+
+    def __missing__(self, value: Any) -> Any:
+        try:
+            bound = self[value] = self._convert(value)
+        except (TypeError, ValueError) as exc:
+            raise bind_error(exc, self._statement) from exc
+        return bound
+
+
+def _checked(convert: Callable[[Any], Any], statement: str) -> Callable[[Any], Any]:
+    def bind(value: Any) -> Any:
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as exc:
+            raise bind_error(exc, statement) from exc
+
+    return bind
+
+
+def _same(value: T) -> T:
+    return value
+
+
+class _Same:
+    """``same[value] is value``: the lookups of a Binding that leaves values as they are."""
+
+    __slots__ = ()
+
+    def __getitem__(self, value: T) -> T:
+        return value
+
+
+class _Lookup(Protocol):
+    def __getitem__(self, value: Any, /) -> Any: ...
+
+
+class Binding:
+    """What the rows of one page bind: built by :meth:`Binder.page`, used by the builders.
+
+    ``when[datetime]``, ``flag[bool]``: lookups; ``json(value)``, ``real(number)``: calls;
+    ``now``: the page's ``synced_at``, bound.
+    """
+
+    __slots__ = ("flag", "json", "now", "real", "when")
+
+    def __init__(
+        self,
+        when: _Lookup,
+        flag: _Lookup,
+        json: Callable[[Any], Any],
+        real: Callable[[Any], Any],
+        now: Any,
+    ) -> None:
+        self.when, self.flag, self.json, self.real = when, flag, json, real
+        self.now = when[now]
+
+
+class Binder:
+    """How one dialect binds the values of the written columns.
+
+    SQLite: exactly what the column types' bind processors give (the rows then skip
+    SQLAlchemy), converting each distinct datetime and flag once per page. PostgreSQL: the
+    values themselves (SQLAlchemy binds them, with the unnest arrays).
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._sqlite = dialect.name == "sqlite"
+        if not self._sqlite:
+            return
+
+        def processor(col: sa.Column[Any]) -> Callable[[Any], Any]:
+            process = col.type.dialect_impl(dialect).bind_processor(dialect)
+            assert process is not None, col
+            return process
+
+        self._days = DayTexts()
+        self._flag = processor(tables.deal.c.archived)
+        self._real = processor(tables.deal.c.amount)
+        # What the JSON type's processor calls for a list or a dict (written values are
+        # nothing else, or None), one call layer less; checked against it.
+        self._to_json: Callable[[Any], str] = (
+            getattr(dialect, "_json_serializer", None) or json.dumps
+        )
+        sample = {"a": [1, None, "é"], "b": {"c": 1.5}}
+        if self._to_json(sample) != processor(tables.deal.c.custom)(sample):
+            raise AssertionError("JSON is not bound as SQLAlchemy binds it")
+
+    def page(self, now: Any, statement: str) -> Binding:
+        """The binding of one page written at ``now``; errors name ``statement``."""
+        if not self._sqlite:
+            return Binding(_Same(), _Same(), _same, _same, now)
+        to_json = self._to_json
+
+        def bind_json(value: Any) -> str | None:
+            if value is None:
+                return None
+            try:
+                return to_json(value)
+            except (TypeError, ValueError) as exc:
+                raise bind_error(exc, statement) from exc
+
+        return Binding(
+            SQLiteTexts(self._days, statement),
+            _Memo(self._flag, statement),
+            bind_json,
+            _checked(self._real, statement),
+            now,
+        )
 
 
 # --------------------------------------------------------------------------- rows
@@ -190,132 +422,149 @@ def _money(value: Decimal | float | None, name: str, problems: list[str]) -> Dec
     return None
 
 
-def owner_row(rec: Owner, now: datetime) -> Row:
-    return {
-        "id": rec.id,
-        "email": rec.email,
-        "first_name": rec.first_name,
-        "last_name": rec.last_name,
-        "user_id": rec.user_id,
-        "teams": list(rec.teams),
-        "archived": rec.archived,
-        "synced_at": now,
-    }
+def owner_values(rec: Owner, b: Binding) -> Values:
+    return (
+        rec.id,
+        rec.email,
+        rec.first_name,
+        rec.last_name,
+        rec.user_id,
+        b.json(list(rec.teams)),
+        b.flag[rec.archived],
+        b.now,
+    )
 
 
-def pipeline_row(rec: Pipeline, now: datetime) -> Row:
-    return {
-        "id": rec.id,
-        "label": rec.label,
-        "display_order": rec.display_order,
-        "archived": rec.archived,
-    }
+def pipeline_values(rec: Pipeline, b: Binding) -> Values:
+    return (rec.id, rec.label, rec.display_order, b.flag[rec.archived])
 
 
-def stage_rows(rec: Pipeline) -> list[Row]:
+def stage_values(rec: Pipeline, b: Binding) -> list[Values]:
     """The pipeline's stages, keyed by the pipeline's id (last one wins on a repeated id)."""
+    flag, real = b.flag, b.real
     rows = {
-        st.id: {
-            "pipeline_id": rec.id,
-            "id": st.id,
-            "label": st.label,
-            "display_order": st.display_order,
-            "probability": st.probability,
-            "is_closed": st.is_closed,
-            "is_won": st.is_won,
-        }
+        st.id: (
+            rec.id,
+            st.id,
+            st.label,
+            st.display_order,
+            real(st.probability),
+            flag[st.is_closed],
+            flag[st.is_won],
+        )
         for st in rec.stages
     }
     return list(rows.values())
 
 
-def deal_row(rec: Deal, now: datetime) -> Row:
+def deal_values(rec: Deal, b: Binding) -> Values:
     problems = list(rec.problems)
     amount = _money(rec.amount, "amount", problems)
     mrr = _money(rec.mrr, "mrr", problems)
-    return {
-        "id": rec.id,
-        "name": rec.name,
-        "amount": amount,
-        "currency": rec.currency,
-        "pipeline_id": rec.pipeline_id,
-        "stage_id": rec.stage_id,
-        "owner_id": rec.owner_id,
-        "created_at": rec.created_at,
-        "close_date": rec.close_date,
-        "mrr": mrr,
-        "deal_type": rec.deal_type,
-        "modified_at": rec.modified_at,
-        "custom": dict(rec.custom),
-        "archived": rec.archived,
-        "archived_at": rec.archived_at,
-        "problems": problems or None,
-        "synced_at": now,
-    }
+    when, real, json = b.when, b.real, b.json
+    return (
+        rec.id,
+        rec.name,
+        real(amount),
+        rec.currency,
+        rec.pipeline_id,
+        rec.stage_id,
+        rec.owner_id,
+        when[rec.created_at],
+        when[rec.close_date],
+        real(mrr),
+        rec.deal_type,
+        when[rec.modified_at],
+        json(dict(rec.custom)),
+        b.flag[rec.archived],
+        when[rec.archived_at],
+        json(problems) if problems else None,
+        b.now,
+    )
 
 
-def deal_history_rows(rec: Deal) -> list[Row]:
+def deal_history_values(rec: Deal, b: Binding) -> list[Values]:
     """One row per stage: a stage visited twice keeps its latest visit."""
     latest: dict[str, StageVisit] = {}
     for visit in rec.stage_history:
         seen = latest.get(visit.stage_id)
         if seen is None or visit.entered_at >= seen.entered_at:
             latest[visit.stage_id] = visit
-    return [
-        {
-            "deal_id": rec.id,
-            "stage_id": v.stage_id,
-            "entered_at": v.entered_at,
-            "exited_at": v.exited_at,
-        }
-        for v in latest.values()
-    ]
+    when = b.when
+    return [(rec.id, v.stage_id, when[v.entered_at], when[v.exited_at]) for v in latest.values()]
 
 
-def deal_company_rows(rec: Deal) -> list[Row]:
-    return [{"deal_id": rec.id, "company_id": cid} for cid in dict.fromkeys(rec.company_ids)]
+def deal_company_values(rec: Deal, b: Binding) -> list[Values]:
+    return [(rec.id, cid) for cid in dict.fromkeys(rec.company_ids)]
 
 
-def company_row(rec: Company, now: datetime) -> Row:
-    return {
-        "id": rec.id,
-        "name": rec.name,
-        "domain": rec.domain,
-        "segment": rec.segment,
-        "lifecycle_stage": rec.lifecycle_stage,
-        "customer_since": rec.customer_since,
-        "churned_at": rec.churned_at,
-        "owner_id": rec.owner_id,
-        "created_at": rec.created_at,
-        "modified_at": rec.modified_at,
-        "custom": dict(rec.custom),
-        "archived": rec.archived,
-        "archived_at": rec.archived_at,
-        "problems": list(rec.problems) or None,
-        "synced_at": now,
-    }
+def company_values(rec: Company, b: Binding) -> Values:
+    when, json = b.when, b.json
+    return (
+        rec.id,
+        rec.name,
+        rec.domain,
+        rec.segment,
+        rec.lifecycle_stage,
+        when[rec.customer_since],
+        when[rec.churned_at],
+        rec.owner_id,
+        when[rec.created_at],
+        when[rec.modified_at],
+        json(dict(rec.custom)),
+        b.flag[rec.archived],
+        when[rec.archived_at],
+        json(list(rec.problems)) if rec.problems else None,
+        b.now,
+    )
 
 
-def contact_row(rec: Contact, now: datetime) -> Row:
-    return {
-        "id": rec.id,
-        "email": rec.email,
-        "lifecycle_stage": rec.lifecycle_stage,
-        "company_id": rec.company_id,
-        "owner_id": rec.owner_id,
-        "created_at": rec.created_at,
-        "modified_at": rec.modified_at,
-        "became_lead_at": rec.became_lead_at,
-        "became_mql_at": rec.became_mql_at,
-        "became_sql_at": rec.became_sql_at,
-        "became_opportunity_at": rec.became_opportunity_at,
-        "became_customer_at": rec.became_customer_at,
-        "custom": dict(rec.custom),
-        "archived": rec.archived,
-        "archived_at": rec.archived_at,
-        "problems": list(rec.problems) or None,
-        "synced_at": now,
-    }
+def contact_values(rec: Contact, b: Binding) -> Values:
+    when, json = b.when, b.json
+    return (
+        rec.id,
+        rec.email,
+        rec.lifecycle_stage,
+        rec.company_id,
+        rec.owner_id,
+        when[rec.created_at],
+        when[rec.modified_at],
+        when[rec.became_lead_at],
+        when[rec.became_mql_at],
+        when[rec.became_sql_at],
+        when[rec.became_opportunity_at],
+        when[rec.became_customer_at],
+        json(dict(rec.custom)),
+        b.flag[rec.archived],
+        when[rec.archived_at],
+        json(list(rec.problems)) if rec.problems else None,
+        b.now,
+    )
+
+
+#: The column order of each builder's tuples; checked against the tables below.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "owner": ("id", "email", "first_name", "last_name", "user_id", "teams", "archived",
+              "synced_at"),
+    "pipeline": ("id", "label", "display_order", "archived"),
+    "stage": ("pipeline_id", "id", "label", "display_order", "probability", "is_closed",
+              "is_won"),
+    "deal": ("id", "name", "amount", "currency", "pipeline_id", "stage_id", "owner_id",
+             "created_at", "close_date", "mrr", "deal_type", "modified_at", "custom",
+             "archived", "archived_at", "problems", "synced_at"),
+    "deal_stage_history": ("deal_id", "stage_id", "entered_at", "exited_at"),
+    "deal_company": ("deal_id", "company_id"),
+    "company": ("id", "name", "domain", "segment", "lifecycle_stage", "customer_since",
+                "churned_at", "owner_id", "created_at", "modified_at", "custom", "archived",
+                "archived_at", "problems", "synced_at"),
+    "contact": ("id", "email", "lifecycle_stage", "company_id", "owner_id", "created_at",
+                "modified_at", "became_lead_at", "became_mql_at", "became_sql_at",
+                "became_opportunity_at", "became_customer_at", "custom", "archived",
+                "archived_at", "problems", "synced_at"),
+}
+for _name, _columns in COLUMNS.items():
+    if tuple(c.name for c in tables.METADATA.tables[_name].columns) != _columns:
+        raise AssertionError(f"upsert.COLUMNS[{_name!r}] does not follow the table's columns")
 
 
 def tombstone_row(table: sa.Table, rec: Tombstone, now: datetime) -> Row:
@@ -331,4 +580,4 @@ def tombstone_row(table: sa.Table, rec: Tombstone, now: datetime) -> Row:
     return row
 
 
-RowBuilder = Callable[[Any, datetime], Row]
+ValuesBuilder = Callable[[Any, Binding], Values]

@@ -3,13 +3,16 @@
 Prints one JSON line of figures. The sandbox runs as its own process; every page of owners,
 pipelines, companies, contacts and deals is fetched once through the connector and kept in
 memory, then written with ``write_page`` into a fresh SQLite file (and, with ``--postgres``,
-into a fresh PostgreSQL schema), timed by wall clock and by this process's CPU time.
+into a fresh PostgreSQL schema), timed by wall clock and by this process's CPU time; then
+every page once more into the same database ("rewrite": all updates).
 
     python tests/benchmarks/bench_store.py --deals 20000          # ~107k records
     python tests/benchmarks/bench_store.py --deals 20000 --profile
     python tests/benchmarks/bench_store.py --smoke                # CI: tiny
 
-Figures per backend: records, pages, seconds (wall), cpu_seconds, us_per_record (CPU).
+Figures per backend: records, pages, created, updated, seconds (wall), cpu_seconds,
+us_per_record (CPU), and the same for the rewrite. ``--repeat`` keeps the run with the least
+CPU (shared machines are noisy).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sync import NOW, connector, start_sandbox  # noqa: E402
+from bench_sync import NOW, connector, start_sandbox
 
 OBJECTS = ("owners", "pipelines", "companies", "contacts", "deals")
 
@@ -47,26 +50,34 @@ def fetch_pages(deals: int) -> list[tuple[str, Any]]:
 
 
 def write_all(url: str, pages: list[tuple[str, Any]], profile: bool) -> dict[str, Any]:
+    """Every page into a fresh database (all inserts), then every page again (all updates)."""
     from syncd.store import Store
 
     store = Store.open(url)
     try:
         run_id = store.start_run("hubspot", "full", now=NOW)
-        profiler = cProfile.Profile() if profile else None
-        created = updated = 0
-        wall, cpu = time.perf_counter(), time.process_time()
-        if profiler:
-            profiler.enable()
-        for obj, page in pages:
-            result = store.write_page("hubspot", obj, page.records, page.checkpoint,
-                                      run_id=run_id, now=NOW)
-            created += result.created
-            updated += result.updated
-        if profiler:
-            profiler.disable()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        first = write_pass(store, pages, run_id, profile)
+        again = write_pass(store, pages, run_id, False)
     finally:
         store.close()
+    return {**first, "rewrite": again}
+
+
+def write_pass(store: Any, pages: list[tuple[str, Any]], run_id: int,
+               profile: bool) -> dict[str, Any]:
+    profiler = cProfile.Profile() if profile else None
+    created = updated = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    for obj, page in pages:
+        result = store.write_page("hubspot", obj, page.records, page.checkpoint,
+                                  run_id=run_id, now=NOW)
+        created += result.created
+        updated += result.updated
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     records = sum(len(page.records) for _, page in pages)
