@@ -1,8 +1,9 @@
 """Opening syncd's database: URL, per-dialect engine settings, and migrations.
 
 :func:`open_engine` parses the URL, creates the engine (SQLite: WAL, ``synchronous=NORMAL``,
-30 s busy timeout, foreign keys off, ``BEGIN`` emitted by syncd; PostgreSQL: ``TimeZone=UTC``,
-pre-ping, 10 s connect timeout unless the URL sets one) and runs :func:`upgrade`.
+automatic checkpoints every 4,000 WAL pages, 30 s busy timeout, foreign keys off, ``BEGIN``
+emitted by syncd; PostgreSQL: ``TimeZone=UTC``, pre-ping, 10 s connect timeout unless the URL
+sets one) and runs :func:`upgrade`.
 
 :func:`upgrade` runs the alembic migrations in ``migrations/`` programmatically (there is no
 ``alembic.ini``). It is idempotent and safe when several processes open a fresh database at
@@ -180,6 +181,13 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout = 30000")  # first: the next one may wait for a lock
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoint every 4,000 WAL pages (~16 MB) rather than 1,000: a sync commits ~90
+        # pages per page of records, and a checkpoint copies each changed page once however
+        # often it changed, with two fsyncs in the committing thread. Measured on a full
+        # sync: ~8% less CPU in write_page and fewer stalls. With synchronous=NORMAL the
+        # commits since the last checkpoint may roll back on a power loss (not on a process
+        # crash); each page rolls back with its checkpoint, so the next sync refetches them.
+        cursor.execute("PRAGMA wal_autocheckpoint = 4000")
         cursor.execute("PRAGMA foreign_keys = OFF")
     finally:
         cursor.close()

@@ -14,11 +14,11 @@ Errors::
 Programming errors (a naive datetime, a tombstone given to ``write_page``, an unknown object
 name) raise ``ValueError``/``TypeError`` as usual.
 
-SQLite: WAL journal, ``synchronous=NORMAL``, 30 s busy timeout, foreign keys off (records may
-name ids not synced yet). syncd emits ``BEGIN`` itself (the Python 3.11 driver would not
-before a SELECT), ``BEGIN IMMEDIATE`` for the store's writes so that concurrent writers queue
-on the busy timeout instead of failing. PostgreSQL: sessions run with ``TimeZone=UTC`` so
-``date_trunc``/``extract`` agree with SQLite's UTC text.
+SQLite: WAL journal, ``synchronous=NORMAL``, checkpoints every 4,000 WAL pages, 30 s busy
+timeout, foreign keys off (records may name ids not synced yet). syncd emits ``BEGIN`` itself
+(the Python 3.11 driver would not before a SELECT), ``BEGIN IMMEDIATE`` for the store's writes
+so that concurrent writers queue on the busy timeout instead of failing. PostgreSQL: sessions
+run with ``TimeZone=UTC`` so ``date_trunc``/``extract`` agree with SQLite's UTC text.
 """
 
 from __future__ import annotations
