@@ -10,36 +10,12 @@ import pytest
 
 from rules.errors import InvalidParams, RulesError, UnknownMetric
 from rules.periods import Period, quarter_of
-from syncd.metrics import InvalidFilters, compute
-from syncd.sandbox.dataset import generate
+from syncd.metrics import InvalidFilters
 
-from .reference import EMAILS, MAPPED, Raw, sync
+from .reference import EMAILS, PROBABILITY
 
-NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # as in conftest.py
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def raw() -> Raw:
-    return Raw(generate(now=NOW, seed=7))
-
-
-@pytest.fixture(scope="module")
-def engine(raw, tmp_path_factory):
-    store = sync(raw.ds, f"sqlite:///{tmp_path_factory.mktemp('metrics') / 'syncd.db'}", NOW)
-    yield store.engine
-    store.close()
-
-
-@pytest.fixture
-def value(engine, raw):
-    def get(key, **kwargs):
-        kwargs.setdefault("as_of", NOW)
-        kwargs.setdefault("fx", raw.fx)
-        kwargs.setdefault("fields", MAPPED)
-        return compute(engine, key, **kwargs)
-
-    return get
 
 
 def midnight(day: date) -> datetime:
@@ -106,8 +82,6 @@ def test_min_probability_keeps_the_likelier_stages(value, raw):
     total, _, _ = raw.pipeline(NOW, lambda d: True)
     likely = value("pipeline_value", params={"min_probability": 0.6}).value
     t = int(NOW.timestamp() * 1000)
-    from .reference import PROBABILITY
-
     expected = sum(raw.chf(d, d.amount) for d in raw.deals
                    if d.created <= t and (s := d.stage_at(t)) is not None
                    and 0.6 <= PROBABILITY[s] < 1.0 and s not in ("closedlost", "81530422"))
