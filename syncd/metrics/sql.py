@@ -4,7 +4,7 @@ at an instant, rebuilt from dates and stage history. SQLAlchemy Core, both diale
 Point-in-time rules (``at`` is an aware instant):
 
 - a record **exists** at ``at`` when it was created by then and is not archived (or was
-  archived after ``at``);
+  archived after ``at``); tombstones (archived, without a creation date) never exist;
 - a deal is **won** at ``at`` when its current stage is a won stage and its close date is on
   or before ``at`` (lost likewise with a closed, not won stage);
 - a deal's **stage** at ``at`` is the stage of its history entered last on or before ``at``;
@@ -63,10 +63,13 @@ class Blocks:
 
     @staticmethod
     def exists_at(table: Rec, at: datetime) -> Any:
+        """Created by ``at`` and not archived then. A live row without a creation date
+        always exists; an archived one without it (a tombstone) never does."""
         when = instant(at)
-        return sa.and_(
-            sa.or_(table.c.created_at.is_(None), table.c.created_at <= when),
-            sa.or_(sa.not_(table.c.archived), table.c.archived_at > when),
+        return sa.or_(
+            sa.and_(sa.not_(table.c.archived),
+                    sa.or_(table.c.created_at.is_(None), table.c.created_at <= when)),
+            sa.and_(table.c.archived, table.c.created_at <= when, table.c.archived_at > when),
         )
 
     @staticmethod
