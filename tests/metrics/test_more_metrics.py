@@ -5,6 +5,7 @@ the raw generated data."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -102,3 +103,17 @@ def test_a_window_still_running_counts_only_up_to_as_of(value, raw):
     months = (at - START) / timedelta(days=1) / 30.436875
     assert got.detail["months"] == pytest.approx(months, abs=1e-6)
     assert got.value == pytest.approx(1 - (1 - lost / base) ** (1 / months))
+
+
+def test_windows_are_local_days_in_the_teams_zone(value, raw):
+    zurich = ZoneInfo("Europe/Zurich")
+    # a deal won at midnight in Zurich: the evening before in UTC
+    deal = next(d for d in raw.deals if d.won_by(ms(NOW)) and d.close > ms(NOW) - 300 * MS
+                and datetime.fromtimestamp(d.close / 1000, zurich).hour == 0)
+    day = datetime.fromtimestamp(deal.close / 1000, zurich).date()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zurich)
+    expected, won = raw.revenue(start, start + timedelta(days=1), NOW)
+    local = value("revenue", window=Period(day, day), zone=zurich)
+    assert local.value == pytest.approx(expected, abs=0.01) and local.detail["won_deals"] == won
+    utc_day = value("revenue", window=Period(day, day))  # 00:00 to 24:00 UTC
+    assert utc_day.detail["won_deals"] < won
