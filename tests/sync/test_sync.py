@@ -33,12 +33,13 @@ def sandbox(dataset):
         yield sb
 
 
-def make_syncer(store, sandbox, now=NOW, *, token=None, stop=None, progress=None):
+def make_syncer(store, sandbox, now=NOW, *, token=None, stop=None, progress=None,
+                batch_records=1000):
     http = HubSpotHttp(token or sandbox.token, sandbox.url,
                        policy=RetryPolicy(search_per_second=1000, timeout=5, max_retry_time=5))
     connector = HubSpotConnector(http, FIELDS)
     return Syncer(store, connector, clock=lambda: now, stop=stop, progress=progress,
-                  reconcile_every=timedelta(hours=6))
+                  reconcile_every=timedelta(hours=6), batch_records=batch_records)
 
 
 def test_first_sync_copies_everything_with_the_minimum_of_calls(db_url, sandbox, dataset):
@@ -137,7 +138,8 @@ def test_a_stopped_sync_resumes_and_ends_equal_to_a_clean_one(db_url, sqlite_url
                                                                tmp_path):
     store = Store.open(db_url)
     stop = threading.Event()
-    first = make_syncer(store, sandbox, stop=stop, progress=StopAfter(stop, 2)).run()
+    first = make_syncer(store, sandbox, stop=stop, progress=StopAfter(stop, 2),
+                        batch_records=100).run()
     assert first.status == "interrupted"
     assert 0 < store.count("deal") < 320
     second = make_syncer(store, sandbox).run()
