@@ -265,20 +265,24 @@ class Syncer:
         box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
         halt = threading.Event()
 
+        def hand_over(item: tuple[str, Any]) -> bool:
+            """Queue ``item`` unless the consumer has gone (then the thread just ends)."""
+            while not halt.is_set():
+                try:
+                    box.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def produce() -> None:
             try:
                 for page in pages:
-                    while not halt.is_set():
-                        try:
-                            box.put(("page", page), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if halt.is_set():
+                    if not hand_over(("page", page)):
                         return
-                box.put(("end", None))
+                hand_over(("end", None))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
-                box.put(("error", exc))
+                hand_over(("error", exc))
 
         worker = threading.Thread(target=produce, name="syncd-fetch", daemon=True)
         worker.start()

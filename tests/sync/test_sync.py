@@ -142,6 +142,8 @@ def test_a_stopped_sync_resumes_and_ends_equal_to_a_clean_one(db_url, sqlite_url
                         batch_records=100).run()
     assert first.status == "interrupted"
     assert 0 < store.count("deal") < 320
+    # the fetch thread ended with the run (a daemon must not leak one per stopped sync)
+    assert not [t for t in threading.enumerate() if t.name == "syncd-fetch" and t.is_alive()]
     second = make_syncer(store, sandbox).run()
     assert second.status == "ok"
     assert second.objects["deals"].created == 320 - first.objects["deals"].created
