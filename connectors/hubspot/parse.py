@@ -42,7 +42,7 @@ class Fields:
         value = self.props.get(name)
         if value is None:
             return None
-        value = str(value).strip()
+        value = (value if type(value) is str else str(value)).strip()
         if "\x00" in value:  # PostgreSQL refuses NUL in text; it never means anything here
             self.problems.append(f"{name}: contained NUL characters (removed)")
             value = value.replace("\x00", "")
@@ -63,6 +63,9 @@ class Fields:
         return value
 
     def when(self, name: str) -> datetime | None:
+        value = self.props.get(name)
+        if value is None:  # the common case for stage and lifecycle dates: checked first
+            return None
         raw = self.text(name)
         if raw is None:
             return None
@@ -84,7 +87,9 @@ class Fields:
 
 def parse_datetime(raw: str) -> datetime | None:
     """ISO-8601 (with ``Z`` or an offset), a bare date, or epoch milliseconds -> aware UTC."""
-    if _EPOCH_MS.match(raw):
+    if raw.isdigit() or (raw[:1] == "-" and raw[1:].isdigit()):  # epoch milliseconds
+        if not _EPOCH_MS.match(raw):
+            return None
         try:
             return datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError):
@@ -94,8 +99,8 @@ def parse_datetime(raw: str) -> datetime | None:
     except ValueError:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def to_epoch_ms(value: datetime) -> int:
@@ -131,6 +136,9 @@ class DealParser:
         self.type_prop = mapping.get("deal_type", "dealtype")
         self.stages = {s.id: s for p in pipelines for s in p.stages}
         self.pipelines = {p.id for p in pipelines}
+        self.history_props = [
+            (sid, f"hs_v2_date_entered_{sid}", f"hs_v2_date_exited_{sid}") for sid in self.stages
+        ]
 
     def properties(self) -> list[str]:
         props = [
@@ -153,10 +161,12 @@ class DealParser:
         if pipeline_id is not None and pipeline_id not in self.pipelines:
             f.problems.append(f"pipeline: unknown pipeline id {pipeline_id!r}")
         history = []
-        for sid in self.stages:
-            entered = f.when(f"hs_v2_date_entered_{sid}")
+        for sid, entered_prop, exited_prop in self.history_props:
+            if props.get(entered_prop) is None:
+                continue
+            entered = f.when(entered_prop)
             if entered is not None:
-                history.append(StageVisit(sid, entered, f.when(f"hs_v2_date_exited_{sid}")))
+                history.append(StageVisit(sid, entered, f.when(exited_prop)))
         history.sort(key=lambda v: v.entered_at)
         if company_ids is None:
             company_ids = association_ids(raw, "companies")
