@@ -66,6 +66,11 @@ class Fields:
         value = self.props.get(name)
         if value is None:  # the common case for stage and lifecycle dates: checked first
             return None
+        if type(value) is str and value[-1:] == "Z":  # HubSpot's own form, e.g. ...30.123Z
+            try:
+                return datetime.fromisoformat(value)  # tzinfo is UTC itself
+            except ValueError:
+                pass  # the careful path below says what is wrong
         raw = self.text(name)
         if raw is None:
             return None
