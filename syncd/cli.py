@@ -28,6 +28,7 @@ from syncd.logs import REDACT, setup_logging
 log = logging.getLogger("syncd.cli")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+CHECK_RETRY_SECONDS = 10.0  # `syncd check` is interactive: give up on a dead CRM quickly
 
 
 class Context:
@@ -147,7 +148,7 @@ def check(ctx: Context) -> None:
     from syncd.connect import make_connector
 
     try:
-        connector = make_connector(config)
+        connector = make_connector(config, max_retry_time=CHECK_RETRY_SECONDS)
         report = connector.check()
     except (ConnectorError, SyncdError) as exc:
         problems += 1

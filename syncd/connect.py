@@ -9,7 +9,7 @@ from syncd.config import Config
 from syncd.errors import SyncdError
 
 
-def _hubspot(config: Config) -> Connector:
+def _hubspot(config: Config, max_retry_time: float | None) -> Connector:
     from connectors.hubspot import HubSpotConnector
 
     settings = config.crm.hubspot
@@ -21,23 +21,27 @@ def _hubspot(config: Config) -> Connector:
         base_url=str(settings.base_url),
         fields=config.field_map(),
         timeout=settings.timeout.total_seconds(),
-        max_retry_time=sync.max_retry_time.total_seconds(),
+        max_retry_time=(
+            sync.max_retry_time.total_seconds() if max_retry_time is None else max_retry_time
+        ),
         lookback=sync.lookback,
     )
 
 
-def _salesforce(config: Config) -> Connector:
+def _salesforce(config: Config, max_retry_time: float | None) -> Connector:
     raise SyncdError(
         "crm.provider: salesforce is not available in this version of syncd yet; "
         "use provider: hubspot"
     )
 
 
-CONNECTORS: dict[str, Callable[[Config], Connector]] = {
+CONNECTORS: dict[str, Callable[[Config, float | None], Connector]] = {
     "hubspot": _hubspot,
     "salesforce": _salesforce,
 }
 
 
-def make_connector(config: Config) -> Connector:
-    return CONNECTORS[config.crm.provider](config)
+def make_connector(config: Config, *, max_retry_time: float | None = None) -> Connector:
+    """The configured CRM's connector; ``max_retry_time`` overrides crm.sync.max_retry_time
+    (``syncd check`` answers within seconds instead of retrying for minutes)."""
+    return CONNECTORS[config.crm.provider](config, max_retry_time)

@@ -147,3 +147,18 @@ def test_no_secret_in_debug_logs_of_a_real_process(tmp_path, sandbox):
     assert "syncd.connectors.hubspot" in proc.stderr or "syncd.sync" in proc.stderr
     assert sandbox.token not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_check_gives_up_quickly_on_an_unreachable_crm(tmp_path, capsys, env):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "syncd.yaml"
+    path.write_text(CONFIG.format(url=f"sqlite:///{tmp_path / 'syncd.db'}",
+                                  base=f"http://127.0.0.1:{port}"))
+    code, out, err = cli(capsys, "-c", str(path), "check")  # bounded by CHECK_RETRY_SECONDS
+    assert code == 1
+    assert "could not connect" in err and "base_url" in err
+    assert "ok database" in out

@@ -130,7 +130,7 @@ class HubSpotHttp:
                 response.release_conn()
             except urllib3.exceptions.HTTPError as exc:  # dropped connection, timeout, refused
                 status, headers, body = 0, {}, b""
-                failure = f"{exc.__class__.__name__}"
+                failure = _network_failure(exc)
             except Exception as exc:  # noqa: BLE001 - the client wraps non-2xx in ApiException
                 status, headers, body, failure = _from_api_exception(exc)
             else:
@@ -234,6 +234,20 @@ class HubSpotHttp:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _network_failure(exc: Exception) -> str:
+    """Plain words for urllib3's network errors (never the URL's query or any header)."""
+    errors = urllib3.exceptions
+    if isinstance(exc, errors.NewConnectionError | errors.NameResolutionError):
+        return "could not connect"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return "connection dropped without an answer"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "TLS failed (certificate?)"
+    return exc.__class__.__name__
 
 
 def _from_api_exception(exc: Exception) -> tuple[int, Mapping[str, str], bytes, str]:
