@@ -19,11 +19,11 @@ Every message says what failed, where, and what to do; none ever contains a cred
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 ObjectName = Literal["owners", "pipelines", "companies", "contacts", "deals"]
 #: The order a sync runs in: what later objects refer to comes first.
@@ -178,6 +178,59 @@ class Tombstone:
 
 Record = Owner | Pipeline | Company | Contact | Deal | Tombstone
 R = TypeVar("R", Owner, Pipeline, Company, Contact, Deal, Tombstone)
+
+
+class LazyRecords(Sequence[R]):
+    """Records parsed on first use from raw pages kept as bytes.
+
+    A connector may yield these instead of a list: they pickle as the raw bytes plus the
+    connector's own (picklable) decoder, so the caller can hand a page to another process,
+    which does the parsing there. Raw API data still only ever turns into records through the
+    connector's code. ``len()`` is known without parsing.
+    """
+
+    __slots__ = ("_chunks", "_count", "_decode", "_records")
+
+    def __init__(
+        self, chunks: list[bytes], count: int, decode: Callable[[bytes], list[R]]
+    ) -> None:
+        self._chunks = chunks
+        self._count = count
+        self._decode: Callable[[bytes], list[R]] = decode
+        self._records: list[R] | None = None
+
+    def _all(self) -> list[R]:
+        if self._records is None:
+            self._records = [r for chunk in self._chunks for r in self._decode(chunk)]
+        return self._records
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> R: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[R]: ...
+    def __getitem__(self, index: int | slice) -> R | Sequence[R]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self._all())
+
+    def joined(self, other: Sequence[R]) -> LazyRecords[R] | None:
+        """Both pages as one, still unparsed; None when they cannot be joined that way."""
+        if isinstance(other, LazyRecords) and other._decode == self._decode:
+            return LazyRecords(self._chunks + other._chunks, self._count + other._count,
+                               self._decode)
+        return None
+
+    def __getstate__(self) -> tuple[list[bytes], int, Callable[[bytes], list[R]]]:
+        return (self._chunks, self._count, self._decode)  # never the parsed records
+
+    def __setstate__(self, state: tuple[list[bytes], int, Callable[[bytes], list[R]]]) -> None:
+        chunks, count, decode = state
+        self._chunks, self._count, self._decode = chunks, count, decode
+        self._records = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -96,6 +97,19 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def _parallel_after() -> int:
+    """``SYNCD_PARALLEL_AFTER``: records a full pass writes before using a writer process."""
+    from syncd.sync import PARALLEL_AFTER
+
+    raw = os.environ.get("SYNCD_PARALLEL_AFTER", "").strip()
+    if not raw:
+        return PARALLEL_AFTER
+    if not raw.isdigit():
+        raise click.BadParameter(f"{raw!r} is not a whole number of records (e.g. 5000)",
+                                 param_hint="SYNCD_PARALLEL_AFTER")
+    return int(raw)
+
+
 def _progress(ctx: Context) -> Any:
     from syncd.render import BarProgress, LineProgress
 
@@ -181,7 +195,8 @@ def sync(ctx: Context, full: bool, as_json: bool) -> None:
     try:
         with _stop_on_signals() as stop, _progress(ctx) as progress:
             syncer = Syncer(store, connector, clock=clock, progress=progress, stop=stop,
-                            reconcile_every=config.crm.sync.reconcile_every)
+                            reconcile_every=config.crm.sync.reconcile_every,
+                            parallel_after=_parallel_after())
             summary = syncer.run(full=full)
     finally:
         connector.close()

@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,13 +25,18 @@ from connectors.base import (
     SYNC_ORDER,
     Connector,
     ConnectorError,
+    LazyRecords,
     ObjectName,
     Page,
 )
 from syncd.store import Store
 from syncd.store.lock import exclusive
+from syncd.writer import ProcessWriter, WriterError, WriteResult, _sample_problems
 
 log = logging.getLogger("syncd.sync")
+
+#: Records a full pass writes in-process before handing the rest to a writer process.
+PARALLEL_AFTER = 5_000
 
 #: Objects whose archived/deleted records the reconcile pass lists.
 RECONCILED: tuple[ObjectName, ...] = ("owners", "companies", "contacts", "deals")
@@ -109,6 +114,8 @@ class Syncer:
         progress: Progress | None = None,
         stop: threading.Event | None = None,
         batch_records: int = 1000,
+        parallel_writes: bool = True,
+        parallel_after: int = PARALLEL_AFTER,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -118,6 +125,9 @@ class Syncer:
         self.progress = progress or _Quiet()
         self.stop = stop or threading.Event()
         self.batch_records = batch_records
+        self.parallel_writes = parallel_writes
+        self.parallel_after = parallel_after
+        self._process_writer: ProcessWriter | None = None
 
     def run(self, *, full: bool = False) -> SyncSummary:
         """Sync every object once. Never raises for CRM trouble: the summary says what failed.
@@ -125,7 +135,12 @@ class Syncer:
         Raises :class:`~syncd.store.lock.SyncBusyError` when another sync holds this database.
         """
         with exclusive(self.store.engine, "sync", self.store.url):
-            return self._run(full)
+            try:
+                return self._run(full)
+            finally:
+                if self._process_writer is not None:
+                    self._process_writer.close()
+                    self._process_writer = None
 
     def _run(self, full: bool) -> SyncSummary:
         until = self.clock()
@@ -151,7 +166,7 @@ class Syncer:
         except Interrupted:
             summary.status = "interrupted"
             summary.error = "stopped by request; the next run resumes where this one stopped"
-        except ConnectorError as exc:
+        except (ConnectorError, WriterError) as exc:
             summary.status = "failed"
             summary.error = str(exc)
             self.store.mark_failure(self.source, current, run_id=run_id, now=self.clock(),
@@ -193,28 +208,57 @@ class Syncer:
         self.progress.start(obj, phase if obj in INCREMENTAL_OBJECTS else "read")
         began = time.monotonic()
         total: int | None = None
-        for page in self._batched(self._prefetch(self.connector.fetch(obj, cursor, until))):
-            result = self.store.write_page(
-                self.source, obj, page.records, page.checkpoint or None,
-                run_id=summary.run_id, now=self.clock(),
-            )
-            part.fetched += len(page.records)
-            part.created += result.created
-            part.updated += result.updated
-            part.bad_records += result.with_problems
-            part.api_calls += page.api_calls
-            if result.with_problems and len(part.problems) < 5:
-                for record in page.records:
-                    for problem in getattr(record, "problems", ()):
-                        if len(part.problems) < 5:
-                            part.problems.append(f"{obj} {record.id}: {problem}")
-            if page.total is not None and total is None:
-                total = page.total
-            self.progress.advance(obj, part.fetched, total)
+        # A big full pass parses and stores in a second process (both cores); small and
+        # incremental passes stay here (a process costs ~0.5 s to start), so the switch happens
+        # once this pass has written PARALLEL_AFTER records. Batches stay in order: every batch
+        # before the switch is committed when the first one goes to the writer.
+        big_pass = phase == "full" and obj in INCREMENTAL_OBJECTS
+        writer: ProcessWriter | None = None
+        try:
+            for page in self._batched(self._prefetch(self.connector.fetch(obj, cursor, until))):
+                if writer is None and big_pass and part.fetched >= self.parallel_after:
+                    writer = self._writer()
+                if writer is not None:
+                    results = writer.submit(
+                        self.source, obj, page.records, page.checkpoint or None,
+                        run_id=summary.run_id, now=self.clock(),
+                    )
+                else:
+                    result = self.store.write_page(
+                        self.source, obj, page.records, page.checkpoint or None,
+                        run_id=summary.run_id, now=self.clock(),
+                    )
+                    results = [WriteResult(result, _sample_problems(obj, page.records, result))]
+                for written in results:
+                    self._count(part, written)
+                part.fetched += len(page.records)
+                part.api_calls += page.api_calls
+                if page.total is not None and total is None:
+                    total = page.total
+                self.progress.advance(obj, part.fetched, total)
+        finally:
+            if writer is not None:  # what was sent is committed (or not) before we go on
+                for written in writer.drain():
+                    self._count(part, written)
         part.seconds += time.monotonic() - began
         self.store.mark_success(self.source, obj, run_id=summary.run_id, now=self.clock(),
                                 records_seen=part.fetched)
         self.progress.finish(obj, part)
+
+    @staticmethod
+    def _count(part: ObjectSummary, written: WriteResult) -> None:
+        part.created += written.result.created
+        part.updated += written.result.updated
+        part.bad_records += written.result.with_problems
+        part.problems.extend(written.problems[: max(0, 5 - len(part.problems))])
+
+    def _writer(self) -> ProcessWriter | None:
+        if not self.parallel_writes:
+            return None
+        if self._process_writer is None:
+            self._process_writer = ProcessWriter(self.store.engine.url.render_as_string(
+                hide_password=False))
+        return self._process_writer
 
     def _reconcile_object(self, obj: ObjectName, summary: SyncSummary) -> None:
         part = summary.objects.setdefault(obj, ObjectSummary(obj))
@@ -242,12 +286,18 @@ class Syncer:
         still commit in one transaction: a crash loses nothing and duplicates nothing, it only
         re-fetches at most one batch. Fewer, larger transactions halve SQLite's commit cost.
         """
-        records: list[Any] = []
+        records: Sequence[Any] = []
         calls = 0
         total: int | None = None
         last: Page[Any] | None = None
         for page in pages:
-            records.extend(page.records)
+            joined = records.joined(page.records) if isinstance(records, LazyRecords) else None
+            if joined is not None:
+                records = joined
+            elif not records and isinstance(page.records, LazyRecords):
+                records = page.records
+            else:
+                records = [*records, *page.records]
             calls += page.api_calls
             total = page.total if total is None else total
             last = page

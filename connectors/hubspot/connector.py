@@ -24,11 +24,14 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from connectors.base import (
     AccessReport,
     AuthError,
     Connector,
     FieldMap,
+    LazyRecords,
     ObjectAccess,
     ObjectName,
     Page,
@@ -40,6 +43,7 @@ from connectors.hubspot.parse import (
     CompanyParser,
     ContactParser,
     DealParser,
+    PageDecoder,
     parse_owner,
     parse_pipeline,
     parse_tombstone,
@@ -192,6 +196,7 @@ class HubSpotConnector(Connector):
 
     def _full(self, obj: str, state: Mapping[str, Any], until_ms: int) -> Iterator[Page[Any]]:
         properties, parse = self._parser(obj)
+        decode = PageDecoder(parse)
         api = getattr(self.http.client.crm, obj).basic_api
         started_at = int(state.get("started_at") or until_ms)
         after: str | None = state.get("after")
@@ -205,7 +210,9 @@ class HubSpotConnector(Connector):
             if after:
                 kwargs["after"] = after
             body = self.http.call(f"list {obj}", api.get_page, **kwargs)
-            records = [parse(r) for r in body.get("results") or []]
+            results = body.get("results") or []
+            # parsed where they are used (maybe in a writer process): see LazyRecords
+            records = LazyRecords([orjson.dumps(results)], len(results), decode)
             after = _next_after(body)
             if after is None:
                 checkpoint: dict[str, Any] = {"mode": "incremental", "since": started_at}

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from connectors.base import Company, Contact, Deal, Owner, Pipeline, Stage, StageVisit, Tombstone
 
 _EPOCH_MS = re.compile(r"^-?\d{10,14}$")
@@ -136,7 +138,7 @@ class DealParser:
     """Parses deals; knows the pipelines' stages to read stage history and flag unknown ids."""
 
     def __init__(self, mapping: Mapping[str, str], pipelines: list[Pipeline]) -> None:
-        self.mapping = mapping
+        self.mapping = dict(mapping)  # a plain dict: parsers are pickled to the writer
         self.mrr_prop = mapping.get("mrr", "hs_mrr")
         self.type_prop = mapping.get("deal_type", "dealtype")
         self.stages = {s.id: s for p in pipelines for s in p.stages}
@@ -199,7 +201,7 @@ class DealParser:
 
 class CompanyParser:
     def __init__(self, mapping: Mapping[str, str]) -> None:
-        self.mapping = mapping
+        self.mapping = dict(mapping)  # a plain dict: parsers are pickled to the writer
         self.segment_prop = mapping.get("segment", "segment")
         self.churn_prop = mapping.get("churned_at", "churned_at")
 
@@ -234,7 +236,7 @@ class CompanyParser:
 
 class ContactParser:
     def __init__(self, mapping: Mapping[str, str]) -> None:
-        self.mapping = mapping
+        self.mapping = dict(mapping)  # a plain dict: parsers are pickled to the writer
 
     def properties(self) -> list[str]:
         props = [
@@ -326,3 +328,24 @@ def _probability(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return p if 0.0 <= p <= 1.0 else None
+
+
+class PageDecoder:
+    """Turns a page's raw results (JSON bytes) into records with a parser's ``parse``.
+
+    Picklable (the parser is plain data), so a page can be parsed in another process.
+    """
+
+    __slots__ = ("parse",)
+
+    def __init__(self, parse: Any) -> None:
+        self.parse = parse
+
+    def __call__(self, chunk: bytes) -> list[Any]:
+        return [self.parse(raw) for raw in orjson.loads(chunk)]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PageDecoder) and other.parse == self.parse
+
+    def __hash__(self) -> int:
+        return hash(self.parse)

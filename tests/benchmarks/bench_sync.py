@@ -8,9 +8,10 @@ measured phase runs in a fresh child process so its peak RSS is its own.
     python tests/benchmarks/bench_sync.py --deals 1000000 --only full   # peak RSS
     python tests/benchmarks/bench_sync.py --smoke                  # CI: tiny, all phases
 
-Figures: records/s end to end, the "fetch and discard" floor (same connector, same pages, no
-store), API calls against the minimum ceil(records / page size) per object, calls of an
-incremental sync with nothing changed, wall time against the rate-limit floor, peak RSS.
+Figures: records/s end to end, the "fetch and discard" floor (same connector, same pages,
+records built and dropped, nothing stored) and the raw fetch (pages only, no records), API
+calls against the minimum ceil(records / page size) per object, calls of an incremental sync
+with nothing changed, wall time against the rate-limit floor, peak RSS.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_children_rss_mb() -> float:
+    """The largest finished child's peak (the sync's writer process)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def connector(url: str, token: str) -> Any:
     from connectors.base import FieldMap
     from connectors.hubspot import HubSpotConnector
@@ -60,8 +66,11 @@ def connector(url: str, token: str) -> Any:
     return HubSpotConnector.create(access_token=token, base_url=url, fields=fields)
 
 
-def child_floor(url: str, token: str) -> dict[str, Any]:
-    """Fetch and discard: the same pages through the same connector, nothing stored."""
+def child_floor(url: str, token: str, *, parse: bool = True) -> dict[str, Any]:
+    """Fetch and discard: the same pages through the same connector, nothing stored.
+
+    ``parse``: the connector's records are built (the floor), or the raw pages are only
+    fetched and counted (``raw_fetch``: HTTP and JSON, no records)."""
     from connectors.base import SYNC_ORDER
 
     conn = connector(url, token)
@@ -69,7 +78,7 @@ def child_floor(url: str, token: str) -> dict[str, Any]:
     records = 0
     for obj in SYNC_ORDER:
         for page in conn.fetch(obj, None, NOW):
-            records += len(page.records)
+            records += len(list(page.records)) if parse else len(page.records)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "records": records,
             "records_per_s": round(records / seconds), "api_calls": conn.stats.api_calls,
@@ -93,6 +102,7 @@ def child_full(url: str, token: str, incremental: bool) -> dict[str, Any]:
             "records": summary.records, "records_per_s": round(summary.records / seconds),
             "api_calls": summary.api_calls, "rate_limited": summary.rate_limited,
             "objects": per_object, "peak_rss_mb": round(peak_rss_mb(), 1),
+            "writer_peak_rss_mb": round(peak_children_rss_mb(), 1),
         }
         if incremental:
             later = NOW + timedelta(minutes=15)
@@ -138,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        if args.child == "floor":
-            result = child_floor(args.url, args.token)
+        if args.child in ("floor", "raw_fetch"):
+            result = child_floor(args.url, args.token, parse=args.child == "floor")
         else:
             result = child_full(args.url, args.token, incremental=args.child == "full")
         print(json.dumps(result))
@@ -154,6 +164,7 @@ def main() -> None:
         try:
             if "floor" in phases:
                 figures["floor"] = run_child("floor", url, token)
+                figures["raw_fetch"] = run_child("raw_fetch", url, token)
             if "full" in phases:
                 full = run_child("full", url, token)
                 full["min_api_calls"] = minimum_calls(full["objects"])
@@ -163,6 +174,8 @@ def main() -> None:
             if "floor" in figures and "full" in figures:
                 figures["full_to_floor_ratio"] = round(
                     figures["full"]["seconds"] / figures["floor"]["seconds"], 2)
+                figures["full_to_raw_fetch_ratio"] = round(
+                    figures["full"]["seconds"] / figures["raw_fetch"]["seconds"], 2)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

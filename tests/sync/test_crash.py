@@ -33,7 +33,9 @@ crm:
 
 
 def run_sync(config, token, *, wait=True):
-    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": token, "SYNCD_NOW": NOW}
+    # the writer process takes over after the first batch: the kill lands while it works
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": token, "SYNCD_NOW": NOW,
+           "SYNCD_PARALLEL_AFTER": "500"}
     env.pop("SYNCD_DATABASE_URL", None)
     cmd = [sys.executable, "-m", "syncd", "-c", str(config), "sync"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -13,7 +13,7 @@ from connectors.hubspot import HubSpotConnector, HubSpotHttp, RetryPolicy
 from syncd.sandbox.dataset import generate
 from syncd.sandbox.hubspot import Fault, HubSpotSandbox
 from syncd.store import Store
-from syncd.sync import Syncer
+from syncd.sync import PARALLEL_AFTER, Syncer
 
 from .helpers import dump
 
@@ -34,12 +34,13 @@ def sandbox(dataset):
 
 
 def make_syncer(store, sandbox, now=NOW, *, token=None, stop=None, progress=None,
-                batch_records=1000):
+                batch_records=1000, parallel_after=None):
     http = HubSpotHttp(token or sandbox.token, sandbox.url,
                        policy=RetryPolicy(search_per_second=1000, timeout=5, max_retry_time=5))
     connector = HubSpotConnector(http, FIELDS)
     return Syncer(store, connector, clock=lambda: now, stop=stop, progress=progress,
-                  reconcile_every=timedelta(hours=6), batch_records=batch_records)
+                  reconcile_every=timedelta(hours=6), batch_records=batch_records,
+                  parallel_after=PARALLEL_AFTER if parallel_after is None else parallel_after)
 
 
 def test_first_sync_copies_everything_with_the_minimum_of_calls(db_url, sandbox, dataset):
@@ -177,3 +178,28 @@ def test_a_second_sync_on_the_same_database_stops_at_once(db_url, sandbox):
     assert sandbox.requests == []  # nothing was fetched
     assert make_syncer(store, sandbox).run().status == "ok"  # free again afterwards
     store.close()
+
+
+@pytest.mark.parametrize("parallel_after", [0, 150])
+def test_the_writer_process_stores_exactly_what_an_in_process_sync_stores(
+        db_url, sandbox, tmp_path, parallel_after):
+    """Full passes handed to the writer process (from the first batch, or after one) end in
+    the same rows, counts and problems as writes done in this process."""
+    sandbox.upsert("deals", "990002", {"amount": "n/a", "dealstage": "closedwon",
+                                       "pipeline": "default"}, modified_at=NOW)
+    store = Store.open(db_url)
+    summary = make_syncer(store, sandbox, batch_records=100,
+                          parallel_after=parallel_after).run()
+    store.close()
+    assert summary.status == "ok"
+    assert summary.objects["deals"].created == 321
+    assert summary.objects["deals"].bad_records == 1
+    assert any("990002" in p for p in summary.objects["deals"].problems)
+
+    local_url = f"sqlite:///{tmp_path / 'local.db'}"
+    local = Store.open(local_url)
+    syncer = make_syncer(local, sandbox, batch_records=100)
+    syncer.parallel_writes = False
+    assert syncer.run().status == "ok"
+    local.close()
+    assert dump(db_url) == dump(local_url)
