@@ -11,6 +11,7 @@ in flight is committed, the run is logged as ``interrupted``, and the next run r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -236,10 +237,15 @@ class Syncer:
                 if page.total is not None and total is None:
                     total = page.total
                 self.progress.advance(obj, part.fetched, total)
-        finally:
-            if writer is not None:  # what was sent is committed (or not) before we go on
-                for written in writer.drain():
-                    self._count(part, written)
+        except BaseException:
+            if writer is not None:  # let what was sent be committed before the run ends
+                with contextlib.suppress(WriterError):
+                    for written in writer.drain():
+                        self._count(part, written)
+            raise
+        if writer is not None:
+            for written in writer.drain():
+                self._count(part, written)
         part.seconds += time.monotonic() - began
         self.store.mark_success(self.source, obj, run_id=summary.run_id, now=self.clock(),
                                 records_seen=part.fetched)

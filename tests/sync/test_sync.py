@@ -203,3 +203,39 @@ def test_the_writer_process_stores_exactly_what_an_in_process_sync_stores(
     assert syncer.run().status == "ok"
     local.close()
     assert dump(db_url) == dump(local_url)
+
+
+class KillWriter:
+    """A progress sink that kills the writer process after the first batch of deals."""
+
+    def __init__(self) -> None:
+        self.syncer = None
+
+    def start(self, obj, phase):
+        pass
+
+    def advance(self, obj, done, total):
+        writer = self.syncer._process_writer
+        if obj == "deals" and writer is not None and writer._proc.is_alive():
+            writer._proc.kill()
+            writer._proc.join()
+
+    def finish(self, obj, summary):
+        pass
+
+
+def test_a_dead_writer_process_fails_the_run_in_one_line_and_the_next_run_completes(
+        db_url, sandbox, dataset):
+    store = Store.open(db_url)
+    killer = KillWriter()
+    syncer = make_syncer(store, sandbox, batch_records=100, parallel_after=0,
+                         progress=killer)
+    killer.syncer = syncer
+    summary = syncer.run()
+    assert summary.status == "failed"
+    assert "writer process died" in summary.error and "\n" not in summary.error
+    assert store.get_state("hubspot", "deals").last_error
+    again = make_syncer(store, sandbox, batch_records=100, parallel_after=0).run()
+    assert again.status == "ok"
+    assert store.count("deal") == len(dataset.deals)
+    store.close()
