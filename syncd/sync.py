@@ -32,7 +32,7 @@ from connectors.base import (
 )
 from syncd.store import Store
 from syncd.store.lock import exclusive
-from syncd.writer import ProcessWriter, WriterError, WriteResult, _sample_problems
+from syncd.writer import ProcessWriter, WriterError, WriteResult, sample_problems
 
 log = logging.getLogger("syncd.sync")
 
@@ -229,7 +229,7 @@ class Syncer:
                         self.source, obj, page.records, page.checkpoint or None,
                         run_id=summary.run_id, now=self.clock(),
                     )
-                    results = [WriteResult(result, _sample_problems(obj, page.records, result))]
+                    results = [WriteResult(result, sample_problems(obj, page.records, result))]
                 for written in results:
                     self._count(part, written)
                 part.fetched += len(page.records)

@@ -39,7 +39,7 @@ class WriterError(SyncdError):
     """The writer process failed (its message says why) or died."""
 
 
-def _sample_problems(obj: str, records: Sequence[Any], result: PageResult) -> tuple[str, ...]:
+def sample_problems(obj: str, records: Sequence[Any], result: PageResult) -> tuple[str, ...]:
     out: list[str] = []
     if result.with_problems:
         for record in records:
@@ -70,7 +70,7 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
             except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
                 conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
                 return
-            conn.send(("ok", WriteResult(result, _sample_problems(obj, records, result))))
+            conn.send(("ok", WriteResult(result, sample_problems(obj, records, result))))
     finally:
         store.close()
 
