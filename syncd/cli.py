@@ -33,10 +33,9 @@ CHECK_RETRY_SECONDS = 10.0  # `syncd check` is interactive: give up on a dead CR
 
 
 class Context:
-    def __init__(self, config: Path, now: str | None, verbose: int) -> None:
+    def __init__(self, config: Path, now: str | None) -> None:
         self.config_path = config
         self.now = now
-        self.verbose = verbose
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
 
@@ -62,7 +61,7 @@ def main(ctx: click.Context, config: Path, now: str | None, verbose: int) -> Non
             parse_now(now)
         except SyncdError as exc:
             raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--now") from None
-    ctx.obj = Context(config, now, verbose)
+    ctx.obj = Context(config, now)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -231,7 +230,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every known error into one line (tests call this)."""
     handlers: list[tuple[type[BaseException], Callable[[BaseException], int]]] = [
         (ConfigError, _config_error),
-        (SyncdError, lambda e: _line(str(e), EXIT_USAGE if _is_usage(e) else EXIT_FAILED)),
+        (SyncdError, lambda e: _line(str(e), EXIT_FAILED)),
         (ConnectorError, lambda e: _line(str(e), EXIT_FAILED)),
         (KeyboardInterrupt, lambda e: _line("interrupted; the next run resumes",
                                             EXIT_INTERRUPTED)),
@@ -268,10 +267,6 @@ def _config_error(exc: BaseException) -> int:
     if len(exc.problems) > 1:
         click.echo(f"syncd: {len(exc.problems)} problems in the config", err=True)
     return EXIT_USAGE
-
-
-def _is_usage(exc: BaseException) -> bool:
-    return bool(getattr(exc, "usage", False))
 
 
 def _line(message: str, code: int) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -129,7 +128,3 @@ def print_summary(console: Console, summary: SyncSummary) -> None:
     if summary.error:
         style = "red" if summary.status == "failed" else "yellow"
         console.print(f"[{style}]{summary.status}: {summary.error}[/]", highlight=False)
-
-
-def summary_json(summary: SyncSummary) -> dict[str, Any]:
-    return summary.as_dict()

@@ -68,7 +68,9 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
                 result = store.write_page(source, obj, records, checkpoint, run_id=run_id,
                                           now=now)
             except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-                conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
+                # One line: a driver error's text can carry the statement and its rows.
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                conn.send(("error", f"{exc.__class__.__name__}: {first}"))
                 return
             conn.send(("ok", WriteResult(result, sample_problems(obj, records, result))))
     finally:
