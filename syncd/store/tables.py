@@ -17,7 +17,7 @@ Changing a table here without a migration in ``migrations/versions/`` fails
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -244,6 +244,27 @@ class SyncRunRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class SnapshotRow(SQLModel, table=True):
+    """One value per series (a KR, an alert rule's metric) and local day.
+
+    ``live`` rows were taken on their day from the data as it then stood (the last evaluation
+    of the day wins); other rows were reconstructed later from dates and stage history.
+    ``definition`` identifies what was measured (metric, filters, params, window): a row whose
+    definition differs from the series' current one is stale and recomputed, never mixed in.
+    """
+
+    __tablename__ = "snapshot"
+
+    series: str = Field(primary_key=True, sa_type=_ID)
+    day: date = Field(primary_key=True, sa_type=sa.Date)
+    definition: str = Field(sa_type=_ID)
+    value: float | None = Field(default=None, sa_type=sa.Float)
+    detail: dict[str, Any] | None = _json()
+    as_of: datetime = Field(sa_type=UTCDateTime)
+    live: bool = _flag()
+    computed_at: datetime = Field(sa_type=UTCDateTime)
+
+
 owner = METADATA.tables["owner"]
 pipeline = METADATA.tables["pipeline"]
 stage = METADATA.tables["stage"]
@@ -254,3 +275,4 @@ company = METADATA.tables["company"]
 contact = METADATA.tables["contact"]
 sync_state = METADATA.tables["sync_state"]
 sync_run = METADATA.tables["sync_run"]
+snapshot = METADATA.tables["snapshot"]

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "contact",
     "sync_state",
     "sync_run",
+    "snapshot",
     migrate.VERSION_TABLE,
 }
 
