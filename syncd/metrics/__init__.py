@@ -3,9 +3,11 @@
 ::
 
     compute(engine, "pipeline_value", as_of=now - timedelta(days=7), where={"owner": ...})
+    compute_many(engine, [Request("pipeline_value", as_of=now), Request("arpu", as_of=now)])
 
-Modules: :mod:`~syncd.metrics.compute` (entry point, validation, windows),
-:mod:`~syncd.metrics.deals` and :mod:`~syncd.metrics.people` (one handler per metric),
+Modules: :mod:`~syncd.metrics.compute` (entry points, validation, windows, the queries a
+batch shares), :mod:`~syncd.metrics.deals` and :mod:`~syncd.metrics.people` (one handler per
+metric),
 :mod:`~syncd.metrics.sql` (point-in-time building blocks), :mod:`~syncd.metrics.filters`
 (``where:``), :mod:`~syncd.metrics.value` (the result and the window as instants).
 
@@ -15,7 +17,7 @@ Errors are :mod:`rules.errors`' (``UnknownMetric``, ``InvalidParams``) plus
 
 from __future__ import annotations
 
-from syncd.metrics.compute import compute
+from syncd.metrics.compute import Request, compute, compute_many
 from syncd.metrics.value import InvalidFilters, MetricValue, Span
 
-__all__ = ["InvalidFilters", "MetricValue", "Span", "compute"]
+__all__ = ["InvalidFilters", "MetricValue", "Request", "Span", "compute", "compute_many"]

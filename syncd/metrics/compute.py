@@ -1,4 +1,5 @@
-"""``compute(engine, key, as_of=...)``: one catalog metric, in SQL, as of an instant.
+"""``compute(engine, key, as_of=...)``: one catalog metric, in SQL, as of an instant;
+``compute_many(engine, requests)``: several, on one connection, shared sub-queries run once.
 
 The entry point validates the key, the ``where:`` keys and the params with :mod:`rules.catalog`
 (raising its errors), resolves the window, runs the metric's query (:mod:`syncd.metrics.deals`,
@@ -12,12 +13,18 @@ The entry point validates the key, the ``where:`` keys and the params with :mod:
 - ``fx`` converts deal amounts and MRR to the reporting currency (``{"EUR": 0.94}``: one EUR
   is 0.94 CHF); currencies not listed count at 1.
 - ``fields``: the mapped ``crm.fields`` keys, to refuse filters on unmapped fields.
+
+:func:`compute_many` validates every :class:`Request` before running any (the first invalid
+one raises, as :func:`compute` would), then runs them in order on one connection. A query
+that several requests need (the open pipeline of ``pipeline_value`` and
+``pipeline_coverage`` at the same instant with the same filters, the MRR of ``mrr`` and
+``arpu``) runs once per call: results are memoised by the statement's SQL and bound values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +44,20 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: How many days a windowed metric covers when no window is given.
 DEFAULT_WINDOW_DAYS = 30
 
+#: Rows already fetched in this call, by (SQL, bound values).
+Memo = dict[tuple[str, str], tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One metric to compute in :func:`compute_many` (the arguments of :func:`compute`)."""
+
+    key: str
+    as_of: datetime
+    window: Period | None = None
+    where: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -49,13 +70,21 @@ class Query:
     zone: tzinfo
     params: Mapping[str, Any]
     blocks: Blocks
+    memo: Memo = field(default_factory=dict)
 
     def one(self, select: Select) -> tuple[Any, ...]:
-        row = self.conn.execute(select).one()
-        return tuple(row)
+        """The single row of ``select``; the same statement with the same values runs once
+        per :class:`Query` memo."""
+        compiled = select.compile(dialect=self.conn.dialect)
+        key = (str(compiled), repr(sorted(compiled.params.items())))
+        row = self.memo.get(key)
+        if row is None:
+            row = tuple(self.conn.execute(select).one())
+            self.memo[key] = row
+        return row
 
     def scalar(self, select: Select) -> float:
-        value = self.conn.execute(select).scalar_one()
+        value = self.one(select)[0]
         return float(value or 0)
 
     def window(self) -> Span:
@@ -75,6 +104,58 @@ def _handlers() -> Mapping[str, Handler]:
     return {**deals.HANDLERS, **people.HANDLERS}
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A validated request: what to run and over which window."""
+
+    metric: Metric
+    handler: Handler
+    as_of: datetime
+    period: Period | None
+    span: Span | None
+    zone: tzinfo
+    params: Mapping[str, Any]
+    filters: Filters
+
+
+def _plan(
+    request: Request, fields: Collection[str] | None, zone: tzinfo | None
+) -> _Plan:
+    key, as_of, where = request.key, request.as_of, request.where
+    metric = catalog.get(key)
+    local_day(as_of)  # refuses a naive datetime
+    problems = catalog.filter_problems(metric, list(where), mapped_fields=fields)
+    if problems:
+        raise InvalidFilters("\n".join(problems))
+    resolved = catalog.resolve_params(metric, request.params)
+    handler = _handlers().get(key)
+    if handler is None:
+        raise RulesError(f"{key} is in the catalog but not computable from the store yet")
+    tz = zone or as_of.tzinfo
+    assert tz is not None  # local_day checked it
+    period = request.window
+    if period is None and metric.window is Window.OVER_WINDOW:
+        period = trailing_days(local_day(as_of.astimezone(tz)), DEFAULT_WINDOW_DAYS)
+    if period is None and key == "pipeline_coverage":
+        period = quarter_of(local_day(as_of.astimezone(tz)))
+    span = Span.of(period, as_of, tz) if period is not None else None
+    return _Plan(metric, handler, as_of, period, span, tz, resolved, Filters(where))
+
+
+def _run(conn: sa.Connection, plan: _Plan, fx: Mapping[str, float], memo: Memo) -> MetricValue:
+    blocks = Blocks(fx, conn.dialect.name, plan.filters)
+    query = Query(conn, plan.metric, plan.as_of, plan.span, plan.zone, plan.params, blocks,
+                  memo)
+    value: float | None
+    detail: Mapping[str, Any]
+    if plan.span is not None and plan.span.empty:
+        value, detail = None, {"reason": "the window starts after as_of"}
+    else:
+        value, detail = plan.handler(query)
+    return MetricValue(plan.metric.key, value, plan.metric.unit, plan.as_of, plan.period,
+                       MappingProxyType(dict(detail)))
+
+
 def compute(
     engine: sa.Engine,
     key: str,
@@ -88,30 +169,23 @@ def compute(
     zone: tzinfo | None = None,
 ) -> MetricValue:
     """The metric ``key`` as of ``as_of`` (see the module docstring)."""
-    metric = catalog.get(key)
-    local_day(as_of)  # refuses a naive datetime
-    problems = catalog.filter_problems(metric, list(where), mapped_fields=fields)
-    if problems:
-        raise InvalidFilters("\n".join(problems))
-    resolved = catalog.resolve_params(metric, params)
-    handler = _handlers().get(key)
-    if handler is None:
-        raise RulesError(f"{key} is in the catalog but not computable from the store yet")
-    tz = zone or as_of.tzinfo
-    assert tz is not None  # local_day checked it
-    period = window
-    if period is None and metric.window is Window.OVER_WINDOW:
-        period = trailing_days(local_day(as_of.astimezone(tz)), DEFAULT_WINDOW_DAYS)
-    if period is None and key == "pipeline_coverage":
-        period = quarter_of(local_day(as_of.astimezone(tz)))
-    span = Span.of(period, as_of, tz) if period is not None else None
+    request = Request(key, as_of, window, where, params)
+    return compute_many(engine, [request], fields=fields, fx=fx, zone=zone)[0]
+
+
+def compute_many(
+    engine: sa.Engine,
+    requests: Sequence[Request],
+    *,
+    fields: Collection[str] | None = None,
+    fx: Mapping[str, float] = _EMPTY,
+    zone: tzinfo | None = None,
+) -> list[MetricValue]:
+    """Each request's metric, in order, as :func:`compute` would give it (see the module
+    docstring): one connection, shared queries run once."""
+    plans = [_plan(request, fields, zone) for request in requests]
+    if not plans:
+        return []
+    memo: Memo = {}
     with engine.connect() as conn:
-        blocks = Blocks(fx, conn.dialect.name, Filters(where))
-        query = Query(conn, metric, as_of, span, tz, resolved, blocks)
-        value: float | None
-        detail: Mapping[str, Any]
-        if span is not None and span.empty:
-            value, detail = None, {"reason": "the window starts after as_of"}
-        else:
-            value, detail = handler(query)
-    return MetricValue(key, value, metric.unit, as_of, period, MappingProxyType(dict(detail)))
+        return [_run(conn, plan, fx, memo) for plan in plans]
