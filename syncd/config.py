@@ -46,6 +46,7 @@ from pydantic import (
 
 from connectors.base import Company, Contact, Deal, FieldMap
 from syncd.config_checks import cross_check
+from syncd.config_metrics import metric_checks
 from syncd.config_okrs import AlertsConfig, Okr
 from syncd.config_report import translate
 from syncd.config_schedule import ScheduleConfig
@@ -242,6 +243,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
             errors, Config, parsed.lines, from_env=from_env, skip=skip, not_in_file=not_in_file
         )
     problems += cross_check(data, parsed.lines)
+    if isinstance(data, dict):
+        problems += metric_checks(data, parsed.lines)
     if problems or config is None:
         raise ConfigError(_ordered(problems), source=source)
     return config

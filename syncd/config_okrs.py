@@ -107,6 +107,66 @@ def _no_none(value: Any) -> Any:
     return {} if value is None else value
 
 
+WINDOW_FORMS = "period, quarter, month, week or a number of trailing days like 30d"
+
+
+def _window(value: Any) -> Any:
+    if value is None:
+        return None
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in ("period", "quarter", "month", "week"):
+        return text
+    if text is not None and (match := re.fullmatch(r"(\d+)\s*d", text)) and int(match.group(1)) > 0:
+        return f"{int(match.group(1))}d"
+    raise invalid("{value} is not a window", f"Write {WINDOW_FORMS}.")
+
+
+#: ``period`` (the KR's period so far, the default), ``quarter``/``month``/``week`` (the
+#: current one so far) or ``<N>d`` (the trailing N days).
+KrWindow = Annotated[str, BeforeValidator(_window)]
+
+
+def _exponent(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 100:
+        return float(value)
+    raise invalid("{value} is not a ramp exponent", "Write a positive number: 2 is a slow start, "
+                  "0.5 a fast one.")
+
+
+class TrajectoryConfig(Strict):
+    """``{ramp: 2}`` (a slow start; below 1 a fast one) or ``{milestones: {day: value}}``."""
+
+    ramp: Annotated[float, BeforeValidator(_exponent)] | None = None
+    milestones: dict[date, Quantity] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TrajectoryConfig:
+        if (self.ramp is None) == (self.milestones is None):
+            raise invalid(
+                "a trajectory is either a ramp or milestones",
+                "Write {ramp: 2} or {milestones: {2026-10-31: 20%}}, not both or neither.",
+            )
+        if self.milestones is not None and not self.milestones:
+            raise invalid("no milestones are given", "List at least one: {2026-10-31: 20%}.")
+        return self
+
+
+def _trajectory(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "linear"):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "ramp":
+        return {"ramp": 2.0}
+    if isinstance(value, dict | TrajectoryConfig):
+        return value
+    raise invalid(
+        "{value} is not a trajectory",
+        "Write linear (the default), ramp, {ramp: 2} or {milestones: {2026-10-31: 20%}}.",
+    )
+
+
+Trajectory = Annotated[TrajectoryConfig | None, BeforeValidator(_trajectory)]
+
+
 class KeyResult(Strict):
     id: Ident = Field(description="a short id unique in the file, like conversion-pme")
     name: NonEmptyStr = Field(description="what the KR measures, in the team's words")
@@ -117,7 +177,12 @@ class KeyResult(Strict):
     target: Quantity = Field(description="the value to reach, like 25%, 6x or 1450")
     owners: EmailList = Field(default_factory=list)
     params: Annotated[dict[str, Any], BeforeValidator(_no_none)] = Field(default_factory=dict)
-    trajectory: Any = None
+    #: where the KR should be along its period (linear when omitted)
+    trajectory: Trajectory = None
+    #: what a windowed metric (a rate, a sum) is computed over
+    window: KrWindow | None = None
+    #: a part of the objective's period (the objective's period when omitted)
+    period: Period | None = None
 
     @property
     def direction(self) -> Literal["up", "down"] | None:
@@ -138,8 +203,17 @@ class Revision(Strict):
     )
 
 
+class Goal(Strict):
+    """The objective as a number, for ``syncd simulate``: ``{metric: mrr, change: 20%}``."""
+
+    metric: Literal["mrr"] = "mrr"
+    change: Quantity = Field(description="the growth over the period, like 20%")
+
+
 class Okr(Strict):
     objective: NonEmptyStr = Field(description="the objective, in the team's words")
+    #: the objective as a number (read from the objective's words when omitted)
+    goal: Goal | None = None
     period: Period = Field(description=f"the period it covers: {PERIOD_FORMS}")
     owner: Email | None = None
     key_results: list[KeyResult] = Field(min_length=1, description="one or more key results")

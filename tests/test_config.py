@@ -49,6 +49,7 @@ okrs:
       - id: pipeline
         name: Pipeline
         metric: pipeline_coverage
+        params: {quota: 60000}
         target: 6x
 """
 
@@ -531,7 +532,7 @@ def test_default_and_escape_in_references(tmp_path: Path) -> None:
         "timezone: ${SYNCD_TZ:-Europe/Zurich}\n"
         + MINIMAL
         + "okrs:\n  - objective: costs $${HOME}\n    period: 2026-11\n"
-        + "    key_results: [{id: k, name: K, metric: m, target: 1}]\n",
+        + "    key_results: [{id: k, name: K, metric: mrr, target: 1}]\n",
     )
     config = load_config(path, environ=ENV)
     assert config.timezone == "Europe/Zurich"
