@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -22,6 +22,7 @@ import click
 from rich.console import Console
 
 from connectors.base import ConnectorError
+from rules.errors import RulesError
 from syncd.clock import make_clock, parse_now
 from syncd.errors import ConfigError, SyncdError
 from syncd.logs import REDACT, setup_logging
@@ -210,6 +211,114 @@ def sync(ctx: Context, full: bool, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+def _instant(ctx: Context, config: Any, as_of: str | None) -> Any:
+    """``--as-of``: a day (its end, in the team's zone) or an ISO instant; else now."""
+    from datetime import date
+
+    from syncd.evaluate import end_of_day
+
+    if not as_of:
+        return make_clock(ctx.now, config.tz)()
+    text = as_of.strip()
+    try:
+        return end_of_day(date.fromisoformat(text), config.tz)
+    except ValueError:
+        pass
+    try:
+        return parse_now(text, config.tz)
+    except SyncdError:
+        raise click.BadParameter(
+            f"{text!r} is not a date or instant; write 2026-11-16 or 2026-11-16T07:30",
+            param_hint="--as-of") from None
+
+
+def _open_store(config: Any) -> Any:
+    from syncd.store import Store
+
+    return Store.open(config.database.url.get_secret_value())
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, stable JSON for scripts.")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Evaluate as of a past day (its end) or instant, from history.")
+@click.option("--no-contributors", is_flag=True,
+              help="Skip the owners/segments that moved each KR (faster on big stores).")
+@click.pass_obj
+def status(ctx: Context, fmt: str, as_of: str | None, no_contributors: bool) -> None:
+    """Every KR: value, expected by now, progress, pace, status, projection, 7-day change."""
+    from syncd.evaluate import Evaluator
+    from syncd.status import print_status, status_json
+
+    config = _load(ctx)
+    if not config.okrs:
+        fail("the config has no okrs; add an objective and its key_results (see "
+             "`syncd init`)", EXIT_USAGE)
+    now = _instant(ctx, config, as_of)
+    store = _open_store(config)
+    try:
+        ev = Evaluator(store.engine, config).evaluate(
+            now, save=as_of is None, contributors=not no_contributors)
+    finally:
+        store.close()
+    names = {i: f"{okr.objective} ({okr.period.label})" for i, okr in enumerate(config.okrs)}
+    if fmt == "json":
+        click.echo(json.dumps(status_json(ev, currency=config.currency,
+                                          timezone=config.timezone, objectives=names),
+                              ensure_ascii=False, indent=2))
+    else:
+        print_status(ctx.out, ev, currency=config.currency, zone=config.tz, objectives=names)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE, like company_segment=PME",
+                                     param_hint=option)
+        parsed: Any = raw.strip()
+        with suppress(ValueError):
+            parsed = float(parsed) if "." in parsed else int(parsed)
+        if isinstance(parsed, str) and "," in parsed:
+            parsed = [p.strip() for p in parsed.split(",") if p.strip()]
+        out[key.strip()] = parsed
+    return out
+
+
+@main.command()
+@click.argument("key", required=False)
+@click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+              help="Filter, repeatable: company_segment=PME, owner=lea@acme.ch, "
+                   "pipeline=default (a,b for several).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A metric parameter, repeatable: quota=60000, mode=period.")
+@click.option("--window", metavar="PERIOD",
+              help="What a windowed metric covers: 2026-Q4, 2026-11, 2026-W45, 2026 or 30d.")
+@click.option("--as-of", "as_of", metavar="DATE", help="As of a past day (its end) or instant.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.pass_obj
+def metrics(ctx: Context, key: str | None, where: tuple[str, ...], params: tuple[str, ...],
+            window: str | None, as_of: str | None, fmt: str) -> None:
+    """The metric catalog, or one metric's value (with filters, window, as of a date)."""
+    from syncd.metrics_cli import print_catalog, print_value
+
+    if key is None:
+        print_catalog(ctx.out, as_json=fmt == "json")
+        return
+    config = _load(ctx)
+    now = _instant(ctx, config, as_of)
+    store = _open_store(config)
+    try:
+        print_value(ctx.out, store.engine, config, key, now=now,
+                    where=_pairs(where, "--where"), params=_pairs(params, "--param"),
+                    window=window, as_json=fmt == "json")
+    finally:
+        store.close()
+
+
 @main.command()
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
               help="Keep the demo's database and config in this directory.")
@@ -232,6 +341,7 @@ def run(argv: list[str] | None = None) -> int:
         (ConfigError, _config_error),
         (SyncdError, lambda e: _line(str(e), EXIT_FAILED)),
         (ConnectorError, lambda e: _line(str(e), EXIT_FAILED)),
+        (RulesError, lambda e: _line(str(e), EXIT_USAGE)),
         (KeyboardInterrupt, lambda e: _line("interrupted; the next run resumes",
                                             EXIT_INTERRUPTED)),
     ]

@@ -100,12 +100,25 @@ TimezoneName = Annotated[str, BeforeValidator(_timezone)]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]
 
 
+def _rate(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
+        return float(value)
+    raise invalid("{value} is not an exchange rate",
+                  "Write what one unit of that currency is worth in the reporting currency, "
+                  "like EUR: 0.94.")
+
+
+Rate = Annotated[float, BeforeValidator(_rate)]
+
+
 class Config(Strict):
     """Everything ``syncd.yaml`` says, validated. Build it with :func:`load_config`."""
 
     timezone: TimezoneName = "UTC"
     language: Literal["fr", "en"] = "en"
     currency: CurrencyCode = "CHF"
+    #: other currencies of the CRM -> reporting currency (``EUR: 0.94``); unlisted count 1:1
+    fx: dict[CurrencyCode, Rate] = Field(default_factory=dict)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     crm: CrmConfig = Field(description="the CRM to read, like provider: hubspot")
     #: None: no Slack (findings are kept and shown by the CLI)
@@ -116,7 +129,7 @@ class Config(Strict):
 
     _source_path: Path | None = PrivateAttr(default=None)
 
-    @field_validator("database", "schedule", "alerts", "okrs", mode="before")
+    @field_validator("database", "schedule", "alerts", "okrs", "fx", mode="before")
     @classmethod
     def _empty(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
