@@ -6,7 +6,7 @@ What it does, in order (all SQL in one batch, :func:`syncd.metrics.compute_many`
    (the last :data:`HISTORY_DAYS` days, or a rule's ``over`` if longer): read from the
    ``snapshot`` table; a day without a snapshot of the current definition is reconstructed
    as of the end of that local day (from dates and stage history) and stored (``live`` false).
-2. KRs without a baseline get the value at the start of their period, stored once.
+2. KRs without a baseline get the value at the first instant of their period, stored once.
 3. Today's values are stored as ``live`` snapshots (the last evaluation of a day wins), with the
    KR status and the firing state of change rules, which the next evaluation continues from
    (hysteresis).
@@ -126,7 +126,7 @@ class Evaluator:
                     requests.append((key, day, self._request(series, end_of_day(day, self.zone))))
         for key, kr in base_keys.items():
             if key not in base_rows:
-                at = start_of(kr.period.start, self.zone)
+                at = datetime.combine(kr.period.start, time(), tzinfo=self.zone)
                 requests.append((key, kr.period.start, self._request(kr.series, at)))
         values = compute_many(self.engine, [r for _, _, r in requests], fields=self.fields,
                               zone=self.zone, fx=self.config.fx)

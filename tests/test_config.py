@@ -303,7 +303,7 @@ def test_unknown_top_level_key_suggests_the_closest(tmp_path: Path) -> None:
     assert (problem.path, problem.line) == ("timzone", 1)
     assert 'unknown key "timzone"' in problem.message
     assert 'Did you mean "timezone"?' in problem.hint
-    assert "Allowed here: timezone, language, currency, database, crm" in problem.hint
+    assert "Allowed here: timezone, language, currency, fx, database, crm" in problem.hint
 
 
 def test_unknown_nested_key_suggests_the_closest(tmp_path: Path) -> None:
@@ -767,3 +767,56 @@ def test_models_are_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), environ=ENV)
     with pytest.raises(ValueError, match="frozen"):
         config.timezone = "UTC"
+
+
+# ----------------------------------------------------------------- goals vs the metric catalog
+
+@pytest.mark.parametrize(("old", "new", "where", "needle", "hint"), [
+    ("metric: lead_conversion_rate", "metric: lead_convertion_rate",
+     "okrs[0].key_results[0].metric", '"lead_convertion_rate" is not a metric',
+     "Did you mean lead_conversion_rate"),
+    ("baseline: 18%\n        target: 25%", "baseline: 18%\n        target: 25%\n"
+     "      - id: arpu\n        name: ARPU\n        metric: arpu\n        target: 20%",
+     "okrs[0].key_results[1].target", "the target is a percentage but arpu is an amount",
+     "Write an amount like 1450"),
+    ("        target: 6x\n", "        target: 6x\n        period: 2027-01\n",
+     "okrs[0].key_results[1].period", "outside the objective's (2026-10-01 to 2026-12-31)",
+     "part of the objective's period"),
+    ("metric: pipeline_coverage", "metric: pipeline_coverage\n        where: {company_sector: x}",
+     "okrs[0].key_results[1].where.company_sector", "company_sector is not a mapped field",
+     "crm.fields"),
+    ("        params: {quota: 60000}\n", "", "okrs[0].key_results[1].params",
+     "needs params.quota", "Add params: {quota: ...}"),
+])
+def test_goals_that_do_not_fit_the_catalog_get_one_clear_error_each(
+        tmp_path, old, new, where, needle, hint):
+    text = (MINIMAL + OKR).replace(old, new)
+    problem = only_problem(write(tmp_path, text))
+    assert problem.path == where
+    assert needle in problem.message
+    assert hint in problem.hint
+    assert problem.line is not None
+
+
+def test_a_revision_without_reason_is_one_clear_error(tmp_path):
+    text = MINIMAL + OKR + "    revisions:\n      - {date: 2026-11-09, kr: pipeline, target: 5x}\n"
+    problem = only_problem(write(tmp_path, text))
+    assert problem.path == "okrs[0].revisions[0].reason"
+    assert "why the target changed" in problem.hint
+
+
+def test_trajectories_and_windows_parse_and_bad_ones_say_how(tmp_path):
+    good = (MINIMAL + OKR).replace(
+        "        target: 25%\n",
+        "        target: 25%\n        window: 90d\n"
+        "        trajectory: {milestones: {2026-10-31: 20%, 2026-11-30: 22%}}\n")
+    kr = load_config(write(tmp_path, good), environ=ENV).okrs[0].key_results[0]
+    assert kr.window == "90d"
+    assert kr.trajectory is not None and kr.trajectory.milestones is not None
+    assert [q.value for q in kr.trajectory.milestones.values()] == [0.20, 0.22]
+    bad = good.replace("window: 90d", "window: fortnight").replace(
+        "trajectory: {milestones: {2026-10-31: 20%, 2026-11-30: 22%}}", "trajectory: zigzag")
+    problems = problems_of(write(tmp_path, bad))
+    assert {p.path for p in problems} == {"okrs[0].key_results[0].window",
+                                          "okrs[0].key_results[0].trajectory"}
+    assert all(p.hint.startswith("Write ") for p in problems)
