@@ -3,9 +3,7 @@ here from the raw generated records (tests/metrics/reference.py), not by the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 

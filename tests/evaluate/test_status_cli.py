@@ -76,7 +76,7 @@ def test_status_as_of_a_past_day_reads_history_and_writes_nothing(capsys, path, 
     (["metrics", "pipeline_coverage"], "needs params.quota"),
 ])
 def test_metric_and_status_mistakes_are_one_line(capsys, path, args, needle):
-    code, out, err = cli(capsys, "-c", path, *args)
+    code, _out, err = cli(capsys, "-c", path, *args)
     assert code == 2
     (line,) = [line for line in err.splitlines() if line.startswith(("syncd:", "Error:"))]
     assert needle in line
