@@ -11,17 +11,21 @@ import os
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
+from rules.periods import local_day, quarter_of
 from syncd.clock import make_clock
 from syncd.config import load_config
 from syncd.connect import make_connector
+from syncd.evaluate import Evaluator
 from syncd.overview import overview
 from syncd.render import BarProgress, LineProgress, print_summary
 from syncd.sandbox.dataset import generate
 from syncd.sandbox.hubspot import HubSpotSandbox
+from syncd.status import print_status
 from syncd.store import Store
 from syncd.sync import Syncer
 
@@ -43,6 +47,52 @@ crm:
     company_churned_at: churned_at
   sync:
     every: 15m
+fx: {{EUR: {eur_chf}}}
+
+okrs:
+  - objective: Augmenter le MRR de 20 % ce trimestre
+    period: {quarter}
+    owner: manager@acme.ch
+    goal: {{metric: mrr, change: 20%}}
+    key_results:
+      - id: conversion-pme
+        name: Conversion des leads qualifiés en clients (PME)
+        metric: lead_conversion_rate
+        where: {{company_segment: PME}}
+        params: {{mode: period}}   # the seed's sheet: new customers / qualified leads
+        baseline: 18%
+        target: 25%
+        owners: [lea@acme.ch, marc@acme.ch]
+      - id: panier-moyen
+        name: Panier moyen (ARPU)
+        metric: arpu
+        baseline: 1200
+        target: 1450
+        owners: [julie@acme.ch, paul@acme.ch, sara@acme.ch]
+      - id: churn
+        name: Churn mensuel
+        metric: churn_rate
+        baseline: 3%
+        target: 2%
+        owners: [nina@acme.ch, tom@acme.ch]
+      - id: pipeline
+        name: Pipeline qualifié (x objectif trimestriel)
+        metric: pipeline_coverage
+        params: {{quota: 150000}}
+        target: 3x
+        owners: [manager@acme.ch]
+
+alerts:
+  behind_pace: {{below: 90%, recover_above: 95%}}
+  rules:
+    - id: pipeline-drop
+      metric: pipeline_value
+      change: -25%
+      over: 7d
+      recover: -15%
+      min_base: 10000
+    - id: stale-sync
+      stale_after: 2h
 """
 
 NEXT_STEPS = """\
@@ -51,6 +101,8 @@ NEXT_STEPS = """\
   export HUBSPOT_ACCESS_TOKEN=...  # private app, scopes crm.objects.*.read
   syncd check                      # config, database, what the token sees
   syncd sync                       # full sync first, then only what changed
+  syncd status                     # every KR: value, pace, status, projection
+  syncd metrics                    # the metric catalog; syncd metrics KEY for a value
 """
 
 
@@ -75,7 +127,10 @@ def run_demo(
         db = workdir / "syncd.db"
         if db.exists():
             db.unlink()
-        config_path.write_text(DEMO_CONFIG.format(db=db, base_url=sandbox.url))
+        quarter = quarter_of(local_day(instant.astimezone(ZoneInfo("Europe/Zurich"))))
+        config_path.write_text(DEMO_CONFIG.format(
+            db=db, base_url=sandbox.url, eur_chf=dataset.summary.eur_chf,
+            quarter=f"{quarter.start.year}-Q{(quarter.start.month - 1) // 3 + 1}"))
         environ = {k: v for k, v in os.environ.items() if k != "SYNCD_DATABASE_URL"}
         environ["HUBSPOT_ACCESS_TOKEN"] = sandbox.token
         config = load_config(config_path, environ=environ)
@@ -92,6 +147,11 @@ def run_demo(
             ).run()
         print_summary(console, summary)
         show_overview(console, store, config.currency)
+        evaluation = Evaluator(store.engine, config).evaluate(instant, contributors=True)
+        names = {i: f"{okr.objective} ({okr.period.label})" for i, okr in enumerate(config.okrs)}
+        console.print()
+        print_status(console, evaluation, currency=config.currency, zone=config.tz,
+                     objectives=names)
         if keep is not None:
             console.print(f"Kept {config_path} and {db}.")
         console.print(NEXT_STEPS)
