@@ -180,9 +180,12 @@ def check(ctx: Context) -> None:
 @main.command()
 @click.option("--full", is_flag=True, help="Re-read everything instead of what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+@click.option("--no-evaluate", is_flag=True,
+              help="Do not evaluate the KRs (and store today's snapshots) after the sync.")
 @click.pass_obj
-def sync(ctx: Context, full: bool, as_json: bool) -> None:
-    """Run one sync from the CRM into the database, then print a summary."""
+def sync(ctx: Context, full: bool, as_json: bool, no_evaluate: bool) -> None:
+    """Run one sync from the CRM into the database, then evaluate the KRs (today's
+    snapshots) and print a summary."""
     from syncd.connect import make_connector
     from syncd.render import print_summary
     from syncd.store import Store
@@ -205,10 +208,32 @@ def sync(ctx: Context, full: bool, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict(), default=str))
     else:
         print_summary(ctx.out, summary)
+    if summary.status == "ok" and config.okrs and not no_evaluate:
+        _evaluate_after_sync(ctx, config, clock(), quiet=as_json)
     if summary.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     if summary.status != "ok":
         sys.exit(EXIT_FAILED)
+
+
+def _evaluate_after_sync(ctx: Context, config: Any, now: Any, *, quiet: bool) -> None:
+    from collections import Counter
+
+    from syncd.evaluate import Evaluator
+
+    store = _open_store(config)
+    try:
+        ev = Evaluator(store.engine, config).evaluate(now)
+    finally:
+        store.close()
+    if quiet:
+        return
+    counts = Counter(r.evaluation.status.value.replace("_", " ") if r.evaluation else "no value"
+                     for r in ev.krs)
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    active = sum(1 for f in ev.findings if not f.muted)
+    ctx.out.print(f"Evaluated {len(ev.krs)} KRs: {shown}; {active} finding(s). "
+                  "Details: syncd status")
 
 
 def _instant(ctx: Context, config: Any, as_of: str | None) -> Any:

@@ -110,6 +110,25 @@ def test_sync_prints_a_summary_and_a_json_line(tmp_path, capsys, env, sandbox):
     assert summary["api_calls"] == 5
 
 
+def test_a_sync_evaluates_the_krs_and_stores_todays_snapshot(tmp_path, capsys, env, sandbox):
+    path = write_config(tmp_path, sandbox)
+    path.write_text(path.read_text() + (
+        "okrs:\n  - objective: Churn\n    period: 2026-Q4\n    key_results:\n"
+        "      - {id: churn, name: Churn, metric: churn_rate, baseline: 3%, target: 2%}\n"))
+    code, out, err = cli(capsys, "-c", str(path), "sync")
+    assert code == 0, err
+    assert "Evaluated 1 KRs" in out
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'syncd.db'}")
+    with engine.connect() as conn:
+        days = conn.execute(sa.text(
+            "SELECT day, live FROM snapshot WHERE series = 'kr:churn' ORDER BY day")).all()
+    engine.dispose()
+    assert days[-1] == ("2026-11-23", 1)  # today's, live; the days before reconstructed
+    assert len(days) == 15 and not any(live for _, live in days[:-1])
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
