@@ -46,17 +46,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from rules import periods as rp
 from rules.errors import RulesError
 from rules.formulas import monthly_rate
 from rules.plan import LEVERS, Lever, PlanInputs
-from syncd.config import Config
-from syncd.config_okrs import KeyResult, Okr
 from syncd.errors import ConfigError, Problem, SyncdError
+
+if TYPE_CHECKING:  # kept out of `syncd`'s start-up: the command module imports this one
+    import sqlalchemy as sa
+
+    from syncd.config import Config
+    from syncd.config_okrs import KeyResult, Okr
 
 #: The ``goal:`` to write, shown by every message about a missing goal.
 GOAL_EXAMPLE = "goal: {metric: mrr, change: 20%}"
@@ -367,6 +369,8 @@ def _read(
     config: Config, engine: sa.Engine | None, anchor: datetime, wants: Sequence[_Want]
 ) -> dict[str, float]:
     """The values ``wants`` asks for, or :class:`SimulateError` naming the first missing one."""
+    import sqlalchemy as sa
+
     from syncd.metrics import Request, compute_many
 
     day = rp.local_day(anchor)

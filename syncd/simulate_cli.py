@@ -17,8 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from rules.plan import LEVERS, LeverNeed, PlanResult, plan
-from syncd.config import Config
-from syncd.config_okrs import Okr
 from syncd.errors import ConfigError, Problem
 from syncd.simulate import (
     GOAL_EXAMPLE,
@@ -34,6 +32,8 @@ from syncd.simulate import (
 
 if TYPE_CHECKING:
     from syncd.cli import Context
+    from syncd.config import Config
+    from syncd.config_okrs import Okr
 
 #: The version of the JSON output's shape; bumped when a key changes meaning or goes away.
 JSON_VERSION = 1
