@@ -15,6 +15,7 @@ from rules.plan import Lever, PlanInputs, plan
 from syncd.config import load_config
 from syncd.errors import ConfigError
 from syncd.metrics import compute
+from syncd.sandbox.dataset import generate
 from syncd.simulate import (
     SimulateError,
     full_months,
@@ -22,6 +23,7 @@ from syncd.simulate import (
     needs_data,
     plan_inputs,
 )
+from tests.metrics.reference import sync
 
 from .conftest import NOW, SEED_OKR, WriteConfig
 
@@ -291,3 +293,23 @@ def test_a_ramp_and_an_odd_period(write_config: WriteConfig) -> None:
     assert setup.inputs.ramp and setup.inputs.months == 2  # 46 days: 1.51 months
     assert setup.month_labels == ("M1", "M2")
     assert any("lasts 1.51 months; the plan runs 2 whole months" in n for n in setup.notes)
+
+
+@pytest.mark.postgres
+def test_the_same_baselines_on_postgresql(write_config: WriteConfig, sandbox_url: str,
+                                          pg_url: str) -> None:
+    sync(generate(now=NOW, seed=7), pg_url, NOW).close()
+    okrs = """\
+  - objective: Augmenter le MRR de 20 % ce trimestre
+    period: 2026-Q4
+    key_results:
+      - {id: churn, name: Churn, metric: churn_rate, target: 2%}
+"""
+    on_sqlite = _setup(write_config, okrs, url=sandbox_url)
+    on_postgres = _setup(write_config, okrs, url=pg_url)
+    for key in ("qualified_leads", "lead_conversion_rate", "arpu", "churn_rate"):
+        assert on_postgres.inputs.lever(key).baseline == pytest.approx(
+            on_sqlite.inputs.lever(key).baseline, rel=1e-12), key
+    assert on_postgres.inputs.start_mrr == pytest.approx(on_sqlite.inputs.start_mrr, rel=1e-12)
+    assert [lever.baseline_source for lever in on_postgres.levers] == [
+        lever.baseline_source for lever in on_sqlite.levers]
