@@ -357,6 +357,11 @@ def demo(ctx: Context, keep: Path | None, deals: int | None) -> None:
     run_demo(ctx.out, now=ctx.now, keep=keep, deals=deals)
 
 
+from syncd.simulate_cli import simulate  # noqa: E402  (registered after the group exists)
+
+main.add_command(simulate)
+
+
 # ---------------------------------------------------------------------- entry point
 
 
