@@ -44,8 +44,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: How many days a windowed metric covers when no window is given.
 DEFAULT_WINDOW_DAYS = 30
 
-#: Rows already fetched in this call, by (SQL, bound values).
-Memo = dict[tuple[str, str], tuple[Any, ...]]
+#: Rows already fetched in this call, by (statement, bound values).
+Memo = dict[tuple[Any, str], tuple[tuple[Any, ...], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +72,22 @@ class Query:
     blocks: Blocks
     memo: Memo = field(default_factory=dict)
 
+    def all(self, select: Select) -> tuple[tuple[Any, ...], ...]:
+        """The rows of ``select``; the same statement with the same values runs once per
+        memo (one :func:`compute_many` call)."""
+        key = _memo_key(select, self.conn.dialect)
+        rows = self.memo.get(key)
+        if rows is None:
+            rows = tuple(tuple(row) for row in self.conn.execute(select))
+            self.memo[key] = rows
+        return rows
+
     def one(self, select: Select) -> tuple[Any, ...]:
-        """The single row of ``select``; the same statement with the same values runs once
-        per :class:`Query` memo."""
-        compiled = select.compile(dialect=self.conn.dialect)
-        key = (str(compiled), repr(sorted(compiled.params.items())))
-        row = self.memo.get(key)
-        if row is None:
-            row = tuple(self.conn.execute(select).one())
-            self.memo[key] = row
-        return row
+        """The single row of ``select`` (memoised as :meth:`all`)."""
+        rows = self.all(select)
+        if len(rows) != 1:
+            raise sa.exc.InvalidRequestError(f"expected one row, got {len(rows)}")
+        return rows[0]
 
     def scalar(self, select: Select) -> float:
         value = self.one(select)[0]
@@ -91,6 +97,16 @@ class Query:
         if self.span is None:
             raise RulesError(f"{self.metric.key} needs a window")
         return self.span
+
+
+def _memo_key(select: Select, dialect: sa.Dialect) -> tuple[Any, str]:
+    """What identifies ``select`` and its bound values: SQLAlchemy's cache key (the
+    statement's structure, as for its compiled cache), or the SQL if it has none."""
+    cache_key = select._generate_cache_key()
+    if cache_key is None:
+        compiled = select.compile(dialect=dialect)
+        return str(compiled), repr(sorted(compiled.params.items()))
+    return cache_key.key, repr([bind.effective_value for bind in cache_key.bindparams])
 
 
 #: (value, detail) from a query.
@@ -188,4 +204,20 @@ def compute_many(
         return []
     memo: Memo = {}
     with engine.connect() as conn:
+        _read_only_batch(conn)
         return [_run(conn, plan, fx, memo) for plan in plans]
+
+
+def _read_only_batch(conn: sa.Connection) -> None:
+    """One snapshot for the whole batch (the memo may not mix two states of the store).
+
+    PostgreSQL: REPEATABLE READ; no JIT compilation (it costs more than these queries run:
+    up to 0.6 s for a plan it deems expensive); room to hash the ids a query tests with
+    ``IN`` (customers): without it a large set is scanned once per row. Both for this
+    transaction only. SQLite: the connection's transaction already reads one snapshot.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execution_options(isolation_level="REPEATABLE READ")
+    conn.exec_driver_sql("SET LOCAL jit = off")
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")

@@ -139,7 +139,8 @@ def new_customers(q: Query) -> Result:
 
 
 def _pipeline(q: Query, min_probability: float) -> tuple[float, float, int]:
-    total, weighted, deals = q.one(q.blocks.open_pipeline(q.as_of, min_probability))
+    closed = [(str(p), str(s)) for p, s in q.all(q.blocks.closed_stages())]
+    total, weighted, deals = q.one(q.blocks.open_pipeline(q.as_of, closed, min_probability))
     return float(total or 0), float(weighted or 0), int(deals)
 
 
@@ -186,7 +187,7 @@ def net_revenue_retention(q: Query) -> Result:
     span = q.window()
     before = _before(span)
     start, _ = _mrr_at(q, before)
-    end, _ = _mrr_at(q, span.last, lambda c: Blocks.customer_at(c, before))
+    end, _ = _mrr_at(q, span.last, lambda c: q.blocks.customer_at(c, before))
     return formulas.share(end, start), {"mrr_start": start, "mrr_end_of_start_customers": end}
 
 

@@ -88,13 +88,36 @@ class StageRow(SQLModel, table=True):
 
 
 class DealRow(SQLModel, table=True):
+    """The last four columns summarise the deal's child rows, written with them by
+    ``Store.write_page`` (``deal_stage_history`` and ``deal_company`` are only ever written
+    with their deal), so the metric queries need not read those tables for most deals:
+
+    - ``last_visit_stage_id``, ``last_visit_at``: the history entry entered last (ties: the
+      greater stage id), NULL without history. At an instant on or after ``last_visit_at``
+      the deal's stage is that one (see :mod:`syncd.metrics.sql`);
+    - ``company_count``: how many companies the deal is linked to; ``sole_company_id``: the
+      company when there is exactly one, else NULL.
+
+    The three wide indexes cover the metric queries that read many deals, so those never
+    read the table: ``ix_deal_current_stage`` the deals in a stage now (won deals: MRR,
+    revenue), ``ix_deal_last_visit`` the deals by the stage they were last in (the open
+    pipeline), ``ix_deal_last_visit_at`` the deals with a stage change after an instant.
+    """
+
     __tablename__ = "deal"
     __table_args__ = (
         sa.Index("ix_deal_close_date", "close_date"),
         sa.Index("ix_deal_stage_id", "stage_id"),
-        sa.Index("ix_deal_pipeline_id_stage_id", "pipeline_id", "stage_id"),
         sa.Index("ix_deal_owner_id", "owner_id"),
         sa.Index("ix_deal_modified_at", "modified_at"),
+        sa.Index("ix_deal_current_stage", "pipeline_id", "stage_id", "close_date", "created_at",
+                 "archived", "archived_at", "amount", "mrr", "currency", "company_count",
+                 "sole_company_id", "id"),
+        sa.Index("ix_deal_last_visit", "pipeline_id", "last_visit_stage_id", "last_visit_at",
+                 "created_at", "archived", "archived_at", "amount", "currency"),
+        sa.Index("ix_deal_last_visit_at", "last_visit_at", "pipeline_id", "stage_id",
+                 "close_date", "created_at", "archived", "archived_at", "amount", "currency",
+                 "id"),
     )
 
     id: str = Field(primary_key=True, sa_type=_ID)
@@ -114,6 +137,12 @@ class DealRow(SQLModel, table=True):
     archived_at: datetime | None = _when()
     problems: list[str] | None = _json()
     synced_at: datetime | None = _when()
+    last_visit_stage_id: str | None = _text()
+    last_visit_at: datetime | None = _when()
+    company_count: int = Field(
+        default=0, sa_type=sa.Integer, sa_column_kwargs={"server_default": sa.text("0")}
+    )
+    sole_company_id: str | None = _text()
 
 
 class DealStageHistoryRow(SQLModel, table=True):

@@ -480,7 +480,26 @@ def deal_values(rec: Deal, b: Binding) -> Values:
         when[rec.archived_at],
         json(problems) if problems else None,
         b.now,
+        *last_visit(rec, when),
+        *companies(rec),
     )
+
+
+def last_visit(rec: Deal, when: _Lookup) -> tuple[Any, Any]:
+    """(stage id, entered at) of the visit entered last (ties: the greater stage id), what
+    ``deal.last_visit_*`` keep of the history; (None, None) without history."""
+    history = rec.stage_history
+    if not history:
+        return None, None
+    last = max(history, key=lambda v: (v.entered_at, v.stage_id))
+    return last.stage_id, when[last.entered_at]
+
+
+def companies(rec: Deal) -> tuple[int, str | None]:
+    """(how many companies, the company if just one): what ``deal.company_count`` and
+    ``deal.sole_company_id`` keep of the deal's links."""
+    ids = dict.fromkeys(rec.company_ids)
+    return len(ids), next(iter(ids)) if len(ids) == 1 else None
 
 
 def deal_history_values(rec: Deal, b: Binding) -> list[Values]:
@@ -551,7 +570,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "is_won"),
     "deal": ("id", "name", "amount", "currency", "pipeline_id", "stage_id", "owner_id",
              "created_at", "close_date", "mrr", "deal_type", "modified_at", "custom",
-             "archived", "archived_at", "problems", "synced_at"),
+             "archived", "archived_at", "problems", "synced_at", "last_visit_stage_id",
+             "last_visit_at", "company_count", "sole_company_id"),
     "deal_stage_history": ("deal_id", "stage_id", "entered_at", "exited_at"),
     "deal_company": ("deal_id", "company_id"),
     "company": ("id", "name", "domain", "segment", "lifecycle_stage", "customer_since",
