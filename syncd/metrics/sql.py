@@ -16,8 +16,9 @@ Point-in-time rules (``at`` is an aware instant):
 How the queries stay fast on large stores (a million deals) without changing those rules:
 
 - a deal's stage at an instant on or after its ``last_visit_at`` (the history entry entered
-  last, kept on the deal) is ``last_visit_stage_id``: only the deals with a stage change
-  after the instant read their history. The open pipeline reads, through the covering index
+  last, kept on the deal) is ``last_visit_stage_id``, between ``prev_visit_at`` and it
+  ``prev_visit_stage_id``: only the deals with two stage changes after the instant read
+  their history. The open pipeline reads, through the covering index
   ``ix_deal_last_visit``, only the deals whose last visit is not a closed stage (ranges
   between the closed stages, in the database's order), those changed after the instant and
   those without history; the same rules then decide which are open;
@@ -255,7 +256,8 @@ class Blocks:
         ``closed``: the rows of :meth:`closed_stages`. The deals that can be open at ``at``
         are read in disjoint parts: those whose last visit, on or before ``at``, is not a
         closed stage (that visit is their stage then), those with a visit after ``at`` (their
-        stage then from the history), those without history (their current stage).
+        previous visit, or the history if that one is after ``at`` too), those without
+        history (their current stage).
         """
         d, h, s = t.deal, t.deal_stage_history.alias("visit"), t.stage
         when = instant(at)
@@ -269,12 +271,19 @@ class Blocks:
             .where(cond, settled, *self.deals(d, at))
             for cond in [*self._between_closed(d, closed), d.c.pipeline_id.is_(None)]
         ]
-        stage_then = (
+        looked_up = (
             sa.select(h.c.stage_id)
             .where(h.c.deal_id == d.c.id, h.c.entered_at <= when)
             .order_by(h.c.entered_at.desc(), h.c.stage_id.desc())
             .limit(1)
             .scalar_subquery()
+        )
+        # changed after ``at``: the previous visit if entered by then (or none: no visit
+        # by then), else from the history
+        stage_then = sa.case(
+            (sa.or_(d.c.prev_visit_at.is_(None), d.c.prev_visit_at <= when),
+             d.c.prev_visit_stage_id),
+            else_=looked_up,
         )
         parts.append(
             sa.select(d.c.pipeline_id, amount, stage_then.label("stage_then"), d.c.stage_id,

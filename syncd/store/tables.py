@@ -88,13 +88,14 @@ class StageRow(SQLModel, table=True):
 
 
 class DealRow(SQLModel, table=True):
-    """The last four columns summarise the deal's child rows, written with them by
+    """The last six columns summarise the deal's child rows, written with them by
     ``Store.write_page`` (``deal_stage_history`` and ``deal_company`` are only ever written
     with their deal), so the metric queries need not read those tables for most deals:
 
     - ``last_visit_stage_id``, ``last_visit_at``: the history entry entered last (ties: the
-      greater stage id), NULL without history. At an instant on or after ``last_visit_at``
-      the deal's stage is that one (see :mod:`syncd.metrics.sql`);
+      greater stage id), NULL without history; ``prev_visit_*`` the one before it. At an
+      instant on or after ``last_visit_at`` the deal's stage is the last one, between the
+      two the previous one (see :mod:`syncd.metrics.sql`);
     - ``company_count``: how many companies the deal is linked to; ``sole_company_id``: the
       company when there is exactly one, else NULL.
 
@@ -115,9 +116,9 @@ class DealRow(SQLModel, table=True):
                  "sole_company_id", "id"),
         sa.Index("ix_deal_last_visit", "pipeline_id", "last_visit_stage_id", "last_visit_at",
                  "created_at", "archived", "archived_at", "amount", "currency"),
-        sa.Index("ix_deal_last_visit_at", "last_visit_at", "pipeline_id", "stage_id",
-                 "close_date", "created_at", "archived", "archived_at", "amount", "currency",
-                 "id"),
+        sa.Index("ix_deal_last_visit_at", "last_visit_at", "prev_visit_at",
+                 "prev_visit_stage_id", "pipeline_id", "stage_id", "close_date", "created_at",
+                 "archived", "archived_at", "amount", "currency", "id"),
     )
 
     id: str = Field(primary_key=True, sa_type=_ID)
@@ -139,6 +140,8 @@ class DealRow(SQLModel, table=True):
     synced_at: datetime | None = _when()
     last_visit_stage_id: str | None = _text()
     last_visit_at: datetime | None = _when()
+    prev_visit_stage_id: str | None = _text()
+    prev_visit_at: datetime | None = _when()
     company_count: int = Field(
         default=0, sa_type=sa.Integer, sa_column_kwargs={"server_default": sa.text("0")}
     )

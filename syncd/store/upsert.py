@@ -480,19 +480,23 @@ def deal_values(rec: Deal, b: Binding) -> Values:
         when[rec.archived_at],
         json(problems) if problems else None,
         b.now,
-        *last_visit(rec, when),
+        *last_visits(rec, when),
         *companies(rec),
     )
 
 
-def last_visit(rec: Deal, when: _Lookup) -> tuple[Any, Any]:
-    """(stage id, entered at) of the visit entered last (ties: the greater stage id), what
-    ``deal.last_visit_*`` keep of the history; (None, None) without history."""
-    history = rec.stage_history
-    if not history:
-        return None, None
-    last = max(history, key=lambda v: (v.entered_at, v.stage_id))
-    return last.stage_id, when[last.entered_at]
+def last_visits(rec: Deal, when: _Lookup) -> tuple[Any, Any, Any, Any]:
+    """(stage, entered at) of the last and of the previous visit the history keeps (one per
+    stage, :func:`deal_history_values`), latest first (ties: the greater stage id): what
+    ``deal.last_visit_*`` and ``deal.prev_visit_*`` keep of it; None where there is none."""
+    kept = _latest_per_stage(rec)
+    if not kept:
+        return None, None, None, None
+    if len(kept) == 1:
+        (only,) = kept
+        return only.stage_id, when[only.entered_at], None, None
+    last, prev = sorted(kept, key=lambda v: (v.entered_at, v.stage_id), reverse=True)[:2]
+    return last.stage_id, when[last.entered_at], prev.stage_id, when[prev.entered_at]
 
 
 def companies(rec: Deal) -> tuple[int, str | None]:
@@ -502,15 +506,21 @@ def companies(rec: Deal) -> tuple[int, str | None]:
     return len(ids), next(iter(ids)) if len(ids) == 1 else None
 
 
-def deal_history_values(rec: Deal, b: Binding) -> list[Values]:
-    """One row per stage: a stage visited twice keeps its latest visit."""
+def _latest_per_stage(rec: Deal) -> list[StageVisit]:
+    """The deal's visits, a stage visited twice by its latest visit."""
     latest: dict[str, StageVisit] = {}
     for visit in rec.stage_history:
         seen = latest.get(visit.stage_id)
         if seen is None or visit.entered_at >= seen.entered_at:
             latest[visit.stage_id] = visit
+    return list(latest.values())
+
+
+def deal_history_values(rec: Deal, b: Binding) -> list[Values]:
+    """One row per stage: a stage visited twice keeps its latest visit."""
     when = b.when
-    return [(rec.id, v.stage_id, when[v.entered_at], when[v.exited_at]) for v in latest.values()]
+    return [(rec.id, v.stage_id, when[v.entered_at], when[v.exited_at])
+            for v in _latest_per_stage(rec)]
 
 
 def deal_company_values(rec: Deal, b: Binding) -> list[Values]:
@@ -571,7 +581,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "deal": ("id", "name", "amount", "currency", "pipeline_id", "stage_id", "owner_id",
              "created_at", "close_date", "mrr", "deal_type", "modified_at", "custom",
              "archived", "archived_at", "problems", "synced_at", "last_visit_stage_id",
-             "last_visit_at", "company_count", "sole_company_id"),
+             "last_visit_at", "prev_visit_stage_id", "prev_visit_at", "company_count",
+             "sole_company_id"),
     "deal_stage_history": ("deal_id", "stage_id", "entered_at", "exited_at"),
     "deal_company": ("deal_id", "company_id"),
     "company": ("id", "name", "domain", "segment", "lifecycle_stage", "customer_since",

@@ -167,7 +167,8 @@ def mrr(all_deals: list[Deal], by_id: dict[str, Company], at: datetime) -> tuple
 
 def summary(engine: sa.Engine) -> dict[str, tuple[object, ...]]:
     d = tables.deal
-    cols = [d.c.last_visit_stage_id, d.c.last_visit_at, d.c.company_count, d.c.sole_company_id]
+    cols = [d.c.last_visit_stage_id, d.c.last_visit_at, d.c.prev_visit_stage_id,
+            d.c.prev_visit_at, d.c.company_count, d.c.sole_company_id]
     with engine.connect() as conn:
         return {row[0]: tuple(row[1:]) for row in conn.execute(sa.select(d.c.id, *cols))}
 
@@ -191,14 +192,15 @@ def test_write_page_keeps_the_deals_last_visit_and_links(store: Store) -> None:
     ]
     write(store, "deals", records)
     got = summary(store.engine)
-    assert got["tie"] == ("new", t0, 1, "c1")  # ties: the greater stage id; links deduplicated
-    assert got["again"] == ("new", t0 + 2 * DAY, 2, None)
-    assert got["bare"] == (None, None, 0, None)
+    # ties: the greater stage id first; links deduplicated
+    assert got["tie"] == ("new", t0, "demo", t0, 1, "c1")
+    assert got["again"] == ("new", t0 + 2 * DAY, "demo", t0 + DAY, 2, None)
+    assert got["bare"] == (None, None, None, None, 0, None)
     # rewritten with its new history and links
     write(store, "deals", [Deal("bare", None, None, None, "sales", "demo", None, None, None,
                                 None, None, None, company_ids=("c9",),
                                 stage_history=(StageVisit("demo", t0, None),))])
-    assert summary(store.engine)["bare"] == ("demo", t0, 1, "c9")
+    assert summary(store.engine)["bare"] == ("demo", t0, None, None, 1, "c9")
     store.mark_archived("hubspot", "deals", [], None, run_id=1, now=NOW)
 
 
@@ -229,7 +231,8 @@ def test_migration_0003_fills_the_summary_of_deals_stored_before(db_url: str) ->
         backfilled = summary(migrated.engine)
         write(migrated, "deals", records)  # what write_page says for the same records
         assert backfilled == summary(migrated.engine)
-        assert {v[2] for v in backfilled.values()} >= {0, 1, 2}
+        assert {v[4] for v in backfilled.values()} >= {0, 1, 2}
+        assert any(v[2] for v in backfilled.values())
     finally:
         migrated.close()
 
