@@ -23,8 +23,8 @@ How the queries stay fast on large stores (a million deals) without changing tho
   between the closed stages, in the database's order), those changed after the instant and
   those without history; the same rules then decide which are open;
 - won deals are found from the won stages through the covering index
-  ``ix_deal_current_stage`` (in id order, so each deal's ``deal_company`` rows come in order)
-  rather than by testing every deal's stage;
+  ``ix_deal_current_stage`` (then by close date: a window's revenue is one range) rather
+  than by testing every deal's stage;
 - "one of the deal's companies is a customer" is ``sole_company_id IN (the customers)``,
   the customers read once per query, for a deal with one company (``deal_company`` is
   read only for deals with several);
