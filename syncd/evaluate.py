@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from rules import periods as rp
 from rules.drift import behind_pace, change_finding, projected_miss, stale_data, threshold_finding
 from rules.errors import RulesError
-from rules.findings import Finding, FindingKind, mute_stale
+from rules.findings import Finding, mute_stale
 from rules.pace import KrEvaluation, Status, evaluate_kr
 from rules.scoring import KrScore, ObjectiveScore, score_kr, score_objective
 from rules.series import Contribution, Point, top_contributors
@@ -152,7 +152,8 @@ class Evaluator:
                        self._points(stored[rule.series.key], current.get(rule.series.key), today))
             for rule in self.rules
         ]
-        findings, firing = self._findings(results, rule_results, previous, now)
+        last = self.last_sync()
+        findings, firing = self._findings(results, rule_results, previous, now, last)
         if contributors:
             results = [self._contributors(r, now) for r in results]
         if save:
@@ -165,8 +166,8 @@ class Evaluator:
             live = [(key, rp.local_day(value.as_of.astimezone(self.zone)), value,
                      wanted[key][1] == now) for key, value in current.items()]
             self._save(fresh + live, wanted, base_keys, states, now)
-        return Evaluation(now, tuple(results), tuple(rule_results), findings,
-                          self.last_sync(), self._scores(results))
+        return Evaluation(now, tuple(results), tuple(rule_results), findings, last,
+                          self._scores(results))
 
     # ------------------------------------------------------------------ pieces
 
@@ -264,8 +265,8 @@ class Evaluator:
         return _with(result, evaluation=evaluation, score=score)
 
     def _findings(self, krs: Sequence[KrResult], rules: Sequence[RuleResult],
-                  previous: Mapping[str, Mapping[str, Any]],
-                  now: datetime) -> tuple[tuple[Finding, ...], set[str]]:
+                  previous: Mapping[str, Mapping[str, Any]], now: datetime,
+                  last: datetime | None) -> tuple[tuple[Finding, ...], set[str]]:
         found: list[Finding] = []
         for result in krs:
             if result.evaluation is None or result.score is not None:
@@ -288,7 +289,6 @@ class Evaluator:
                 if finding is not None:
                     found.append(finding)
                     firing.add(rule.goal.id)
-        last = self.last_sync()
         for stale in stale_rules(self.config):
             assert stale.stale_after is not None
             finding = stale_data(self.source, last, now, stale.stale_after, rule_id=stale.id)
@@ -411,8 +411,6 @@ def _undefined(kr: KrGoal, value: MetricValue | None) -> str:
 
 
 def _with(result: KrResult, **changes: Any) -> KrResult:
-    from dataclasses import replace
-
     return replace(result, **changes)
 
 
@@ -420,4 +418,4 @@ def evaluate(engine: sa.Engine, config: Config, now: datetime, **options: Any) -
     return Evaluator(engine, config).evaluate(now, **options)
 
 
-__all__ = ["Evaluation", "Evaluator", "FindingKind", "KrResult", "RuleResult", "evaluate"]
+__all__ = ["Evaluation", "Evaluator", "KrResult", "RuleResult", "evaluate"]

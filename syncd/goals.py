@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -125,7 +125,6 @@ class RuleGoal:
     series: SeriesDef
     change: ChangeRule | None = None
     threshold: ThresholdRule | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
