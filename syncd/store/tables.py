@@ -297,6 +297,153 @@ class SnapshotRow(SQLModel, table=True):
     computed_at: datetime = Field(sa_type=UTCDateTime)
 
 
+# --------------------------------------------------------------------------- notifications
+
+
+class AlertRow(SQLModel, table=True):
+    """The lifecycle of one alert (a finding's fingerprint): ``memory`` is ``rules.alerts``'
+    ``AlertMemory`` as JSON; the other columns repeat what listing needs."""
+
+    __tablename__ = "alert"
+
+    fingerprint: str = Field(primary_key=True, sa_type=_ID)
+    grp: str = Field(sa_type=_ID, index=True)
+    state: str = Field(sa_type=_ID)
+    kind: str = Field(sa_type=_ID)
+    subject: str = Field(sa_type=_ID)
+    severity: str | None = _text()
+    episode: int = Field(default=0, sa_type=sa.Integer)
+    since: datetime = Field(sa_type=UTCDateTime)
+    memory: dict[str, Any] = Field(sa_type=JSON_DOC)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AlertTransitionRow(SQLModel, table=True):
+    """The audit trail: every state change of every alert, with its reason."""
+
+    __tablename__ = "alert_transition"
+    __table_args__ = (
+        sa.Index("ix_alert_transition_at", "at"),
+        sa.Index("ix_alert_transition_fingerprint_at", "fingerprint", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.Integer)
+    fingerprint: str = Field(sa_type=_ID)
+    grp: str = Field(sa_type=_ID)
+    from_state: str | None = _text()
+    to_state: str = Field(sa_type=_ID)
+    at: datetime = Field(sa_type=UTCDateTime)
+    episode: int = Field(default=0, sa_type=sa.Integer)
+    reason: str = Field(sa_type=sa.Text)
+    run_id: str | None = _text()
+
+
+class AlertGroupRow(SQLModel, table=True):
+    """What was last announced for a group of alerts (``rules.alerts``' ``NotifyLog``), and
+    the outbox row of the episode's first message (its thread)."""
+
+    __tablename__ = "alert_group"
+
+    grp: str = Field(primary_key=True, sa_type=_ID)
+    log: dict[str, Any] | None = _json()
+    parent_outbox_id: int | None = Field(default=None, sa_type=sa.Integer)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SilenceRow(SQLModel, table=True):
+    """A snooze: mutes the notices of one fingerprint (or a whole group) until ``ends_at``.
+    Unsnoozing sets ``ends_at`` to then (expire now, as Alertmanager does)."""
+
+    __tablename__ = "silence"
+
+    id: str = Field(primary_key=True, sa_type=_ID)
+    fingerprint: str | None = _text()
+    grp: str | None = _text()
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    created_by: str | None = _text()
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message to deliver, queued in the transaction that decided it.
+
+    ``dedup_key`` is unique (``alert:<group>:<episode>:<kind>:<seq>``, ``digest:<ISO week>``):
+    deciding the same thing twice (a crash, a second replica) queues it once. ``payload``
+    holds the rendered message (channel, text, blocks, metadata), so a retry posts exactly
+    what was decided. ``thread_of`` is the row whose message this one replies to,
+    ``update_of`` the row whose message this one edits. A row left ``sending`` by a crash is
+    reconciled against the channel's history before any re-send.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed')", name="ck_outbox_status"
+        ),
+        sa.Index("ix_outbox_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.Integer)
+    dedup_key: str = Field(sa_type=_ID, unique=True)
+    kind: str = Field(sa_type=_ID)
+    channel: str | None = _text()
+    payload: dict[str, Any] = Field(sa_type=JSON_DOC)
+    thread_of: int | None = Field(default=None, sa_type=sa.Integer)
+    update_of: int | None = Field(default=None, sa_type=sa.Integer)
+    status: str = Field(default="pending", sa_type=_ID)
+    attempts: int = Field(default=0, sa_type=sa.Integer)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    not_before: datetime | None = _when()
+    sending_at: datetime | None = _when()
+    sent_at: datetime | None = _when()
+    channel_id: str | None = _text()
+    ts: str | None = _text()
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class OutboxFileRow(SQLModel, table=True):
+    """A file (a chart) to upload in the thread of its outbox row's message."""
+
+    __tablename__ = "outbox_file"
+
+    outbox_id: int = Field(primary_key=True, sa_type=sa.Integer)
+    name: str = Field(primary_key=True, sa_type=_ID)
+    title: str | None = _text()
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    file_id: str | None = _text()
+
+
+class SlackUserRow(SQLModel, table=True):
+    """E-mail -> Slack user, from ``users.lookupByEmail`` (``user_id`` NULL: not found)."""
+
+    __tablename__ = "slack_user"
+
+    email: str = Field(primary_key=True, sa_type=_ID)
+    user_id: str | None = _text()
+    looked_up_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PipelineSnapshotRow(SQLModel, table=True):
+    """The open pipeline as it stood on a day (kept weekly): amounts and close dates have no
+    history in the CRM, so a week's pushed / pulled-in deals come from comparing two of these."""
+
+    __tablename__ = "pipeline_snapshot"
+
+    taken_on: date = Field(primary_key=True, sa_type=sa.Date)
+    deal_id: str = Field(primary_key=True, sa_type=_ID)
+    amount: float | None = Field(default=None, sa_type=MONEY)
+    close_date: datetime | None = _when()
+    stage_id: str | None = _text()
+    pipeline_id: str | None = _text()
+    owner_id: str | None = _text()
+    taken_at: datetime = Field(sa_type=UTCDateTime)
+
+
 owner = METADATA.tables["owner"]
 pipeline = METADATA.tables["pipeline"]
 stage = METADATA.tables["stage"]
@@ -308,3 +455,11 @@ contact = METADATA.tables["contact"]
 sync_state = METADATA.tables["sync_state"]
 sync_run = METADATA.tables["sync_run"]
 snapshot = METADATA.tables["snapshot"]
+alert = METADATA.tables["alert"]
+alert_transition = METADATA.tables["alert_transition"]
+alert_group = METADATA.tables["alert_group"]
+silence = METADATA.tables["silence"]
+outbox = METADATA.tables["outbox"]
+outbox_file = METADATA.tables["outbox_file"]
+slack_user = METADATA.tables["slack_user"]
+pipeline_snapshot = METADATA.tables["pipeline_snapshot"]

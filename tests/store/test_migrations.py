@@ -29,6 +29,14 @@ EXPECTED_TABLES = {
     "sync_state",
     "sync_run",
     "snapshot",
+    "alert",
+    "alert_transition",
+    "alert_group",
+    "silence",
+    "outbox",
+    "outbox_file",
+    "slack_user",
+    "pipeline_snapshot",
     migrate.VERSION_TABLE,
 }
 
