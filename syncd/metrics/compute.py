@@ -19,11 +19,22 @@ one raises, as :func:`compute` would), then runs them in order on one connection
 that several requests need (the open pipeline of ``pipeline_value`` and
 ``pipeline_coverage`` at the same instant with the same filters, the MRR of ``mrr`` and
 ``arpu``) runs once per call: results are memoised by the statement's SQL and bound values.
+
+On PostgreSQL a batch runs on ``workers`` connections at once (default 2: each is a server
+process, so the batch uses two cores), all reading ONE snapshot: the first connection exports
+it (``pg_export_snapshot()``) and the others import it (``SET TRANSACTION SNAPSHOT``) before
+reading anything, so every value of the batch still describes the same state of the store.
+A query two requests share runs once: the second waits for the first's rows. SQLite runs the
+batch on one connection (two would not be guaranteed to read the same snapshot).
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
@@ -44,8 +55,37 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: How many days a windowed metric covers when no window is given.
 DEFAULT_WINDOW_DAYS = 30
 
-#: Rows already fetched in this call, by (statement, bound values).
-Memo = dict[tuple[Any, str], tuple[tuple[Any, ...], ...]]
+#: How many connections a PostgreSQL batch reads on at once.
+PG_WORKERS = 2
+
+Rows = tuple[tuple[Any, ...], ...]
+
+
+class Memo:
+    """Rows already fetched in one batch, by (statement, bound values); safe to share
+    between the batch's threads: a statement asked for twice at once runs once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[Any, str], Future[Rows]] = {}
+
+    def rows(self, key: tuple[Any, str], fetch: Callable[[], Rows]) -> Rows:
+        with self._lock:
+            known = self._rows.get(key)
+            if known is None:
+                mine: Future[Rows] = Future()
+                self._rows[key] = mine
+        if known is not None:
+            return known.result()
+        try:
+            rows = fetch()
+        except BaseException as exc:
+            with self._lock:
+                del self._rows[key]  # a later request may try again
+            mine.set_exception(exc)
+            raise
+        mine.set_result(rows)
+        return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +110,13 @@ class Query:
     zone: tzinfo
     params: Mapping[str, Any]
     blocks: Blocks
-    memo: Memo = field(default_factory=dict)
+    memo: Memo = field(default_factory=Memo)
 
-    def all(self, select: Select) -> tuple[tuple[Any, ...], ...]:
+    def all(self, select: Select) -> Rows:
         """The rows of ``select``; the same statement with the same values runs once per
         memo (one :func:`compute_many` call)."""
         key = _memo_key(select, self.conn.dialect)
-        rows = self.memo.get(key)
-        if rows is None:
-            rows = tuple(tuple(row) for row in self.conn.execute(select))
-            self.memo[key] = rows
-        return rows
+        return self.memo.rows(key, lambda: tuple(tuple(row) for row in self.conn.execute(select)))
 
     def one(self, select: Select) -> tuple[Any, ...]:
         """The single row of ``select`` (memoised as :meth:`all`)."""
@@ -198,14 +234,57 @@ def compute_many(
     zone: tzinfo | None = None,
 ) -> list[MetricValue]:
     """Each request's metric, in order, as :func:`compute` would give it (see the module
-    docstring): one connection, shared queries run once."""
+    docstring): one snapshot, shared queries run once."""
     plans = [_plan(request, fields, zone) for request in requests]
     if not plans:
         return []
-    memo: Memo = {}
+    memo = Memo()
     with engine.connect() as conn:
         _read_only_batch(conn)
-        return [_run(conn, plan, fx, memo) for plan in plans]
+        workers = min(PG_WORKERS, len(plans))
+        if conn.dialect.name != "postgresql" or workers < 2:
+            return [_run(conn, plan, fx, memo) for plan in plans]
+        return _parallel(engine, conn, plans, fx, memo, workers)
+
+
+def _parallel(engine: sa.Engine, lead: sa.Connection, plans: Sequence[_Plan],
+              fx: Mapping[str, float], memo: Memo, workers: int) -> list[MetricValue]:
+    """The plans on ``workers`` PostgreSQL connections sharing ``lead``'s snapshot; each
+    thread takes the next plan not yet started, so a slow one does not hold up the rest."""
+    snapshot = str(lead.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    if not re.fullmatch(r"[0-9A-F-]+", snapshot):  # SET takes no bound parameter
+        raise sa.exc.InvalidRequestError(f"unexpected snapshot id {snapshot!r}")
+    with ExitStack() as stack:
+        conns = [lead]
+        for _ in range(workers - 1):
+            conn = stack.enter_context(engine.connect())
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            conns.append(conn)
+        results: list[MetricValue | None] = [None] * len(plans)
+        lock = threading.Lock()
+        pending = iter(range(len(plans)))
+        failed = threading.Event()
+
+        def work(conn: sa.Connection) -> None:
+            while not failed.is_set():
+                with lock:
+                    index = next(pending, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = _run(conn, plans[index], fx, memo)
+                except BaseException:
+                    failed.set()  # the other threads stop after their current plan
+                    raise
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics") as pool:
+            for done in [pool.submit(work, conn) for conn in conns]:
+                done.result()
+    assert all(value is not None for value in results)
+    return [value for value in results if value is not None]
 
 
 def _read_only_batch(conn: sa.Connection) -> None:
