@@ -239,4 +239,7 @@ class SlackHandler(BaseHTTPRequestHandler):
         lines.extend(f"{name}: {value}" for name, value in headers)
         if self.close_connection:
             lines.append("Connection: close")
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        try:
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a read timeout)
+            self.close_connection = True
