@@ -34,7 +34,9 @@ from tests.rules.test_alerts_harness import (
 FIRE_A = ["A normal>firing", "notice:firing A"]
 
 
-def silence(ident: str, who: str | None, start: float, end: float, *, group: str | None = None):
+def silence(
+    ident: str, who: str | None, start: float, end: float, *, group: str | None = None
+) -> Silence:
     return Silence(
         ident,
         None if who is None else finding(who).fingerprint,
@@ -46,7 +48,9 @@ def silence(ident: str, who: str | None, start: float, end: float, *, group: str
     )
 
 
-CASES = {
+Rows = list[tuple[float, str, list[str]]]
+
+CASES: dict[str, tuple[Driver, Rows]] = {
     "fires at the first evaluation, resolves at the first clear one": (
         Driver(),
         [
