@@ -219,6 +219,7 @@ def evaluate_all(
     policy: AlertPolicy,
     *,
     group_of: Callable[[Finding], str] = default_group,
+    policy_of: Callable[[str], AlertPolicy] | None = None,
 ) -> tuple[dict[str, AlertMemory], list[Transition]]:
     """Step every fingerprint, known (``memories``, by fingerprint) or new (``findings``).
 
@@ -226,6 +227,7 @@ def evaluate_all(
     stale-data finding of this evaluation covers its last finding's source (the rule of
     :func:`rules.findings.mute_stale`): no data is not "resolved". Returns every memory
     (unchanged ones included) and the transitions, ordered by group then fingerprint.
+    ``policy_of`` gives a group its own policy (an alert rule's ``for``), else ``policy``.
     """
     now = utc(now)
     by_fingerprint: dict[str, Finding] = {}
@@ -252,14 +254,11 @@ def evaluate_all(
             inhibited = present.muted
         else:
             inhibited = memory is not None and _covered_by_stale(memory, stale)
-        after, transition = step(
-            memory,
-            present,
-            now,
-            policy,
-            inhibited=inhibited,
-            group=group_of(present) if present is not None and memory is None else None,
-        )
+        group = group_of(present) if present is not None and memory is None else None
+        own = policy
+        if policy_of is not None:
+            own = policy_of(memory.group if memory is not None else group or "")
+        after, transition = step(memory, present, now, own, inhibited=inhibited, group=group)
         if after is not None:
             result[fp] = after
         if transition is not None:

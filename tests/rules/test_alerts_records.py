@@ -375,3 +375,19 @@ def test_a_malformed_stored_memory_is_one_error(data: dict[str, object], message
 def test_a_malformed_stored_log_is_one_clear_error() -> None:
     with pytest.raises(RulesError, match="stored notification log is malformed"):
         NotifyLog.from_dict({"group": GROUP, "severities": {"a": "fatal"}})
+
+
+def test_policy_of_gives_a_group_its_own_pending_policy() -> None:
+    """An alert rule's ``for`` delays its own group only."""
+    slow, fast = finding("A", subject="slow"), finding("B", subject="fast")
+    patient = AlertPolicy(pending_evaluations=2)
+
+    def policy_of(group: str) -> AlertPolicy:
+        return patient if group == default_group(slow) else AlertPolicy()
+
+    memories, moved = evaluate_all({}, [slow, fast], at(0), AlertPolicy(), policy_of=policy_of)
+    states = {m.fingerprint: m.state for m in memories.values()}
+    assert states == {slow.fingerprint: AlertState.PENDING, fast.fingerprint: AlertState.FIRING}
+    memories, moved = evaluate_all(memories, [slow, fast], at(1), AlertPolicy(),
+                                   policy_of=policy_of)
+    assert [(t.fingerprint, t.to_state) for t in moved] == [(slow.fingerprint, AlertState.FIRING)]
