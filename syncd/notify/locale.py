@@ -241,7 +241,10 @@ class Locale:
         return bdates.format_interval(start, end, skeleton, locale=self.babel)
 
     def ago(self, delta: dt.timedelta) -> str:
-        """``il y a 12 minutes``, ``3 hours ago`` (a negative delta reads ``in …``)."""
+        """``il y a 12 minutes``, ``3 hours ago``; under a minute ``à l'instant``, ``just
+        now`` (a negative delta reads ``in …``)."""
+        if dt.timedelta(0) <= delta < dt.timedelta(minutes=1):
+            return self.say("à l'instant", "just now")
         return bdates.format_timedelta(-delta, add_direction=True, locale=self.babel)
 
     def duration(self, delta: dt.timedelta) -> str:

@@ -87,6 +87,8 @@ def test_dates_ranges_weeks_and_relative_times() -> None:
     assert FR_CH.ago(timedelta(minutes=12)) == "il y a 12 minutes"
     assert FR_CH.ago(timedelta(hours=3)) == "il y a 3 heures"
     assert EN_US.ago(timedelta(hours=3)) == "3 hours ago"
+    assert FR_CH.ago(timedelta(seconds=20)) == "à l'instant"
+    assert EN_US.ago(timedelta(0)) == "just now"
     # 06:30 UTC is 07:30 in Zurich (winter time) and 01:30 in New York
     when = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
     assert FR_CH.datetime(when) == "lun. 23 nov. 07:30"
