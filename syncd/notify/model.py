@@ -59,6 +59,15 @@ class Waterfall:
     complete: bool = True
     #: the part of the difference no step explains (edits not tracked), so the steps add up
     other: float = 0.0
+    #: close-date moves (PUSHED, PULLED_IN): deals that stay in the pipeline, so not part of
+    #: ``steps`` (``start_value + sum(steps) + other == end_value``); amounts signed for the
+    #: period's pipeline (pushed out: negative)
+    shifts: tuple[WaterfallStep, ...] = ()
+    #: the pipeline snapshot ``start``'s amounts and close dates come from (None: incomplete)
+    snapshot_on: date | None = None
+    #: the last day of the period pushed / pulled in refer to (None: any later / earlier move)
+    period_end: date | None = None
+    currency: str | None = None          # the reporting currency of every amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,9 @@ class StalledDeal:
     owner: str | None = None
     close_date: date | None = None
     url: str | None = None
+    #: open with a close date already past (a stalled deal may be overdue only)
+    overdue: bool = False
+    stage_entered_at: datetime | None = None  # None: no stage history (counted from creation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +133,5 @@ class Breakdown:
     kr_id: str
     by: str                              # "owner" | "segment"
     rows: tuple[tuple[str, float | None], ...] = field(default_factory=tuple)
+    total: float | None = None           # the KR's value over every group (and none)
+    at: datetime | None = None           # the instant the values are as of
