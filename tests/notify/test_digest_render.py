@@ -5,21 +5,36 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
+import sqlalchemy as sa
+
 from rules.drift import stale_data
 from rules.pace import Status
 from rules.targets import Revision
-from syncd.evaluate import Evaluation
+from syncd.config import Config
+from syncd.evaluate import Evaluation, evaluate
 from syncd.notify.actions import PriorityKind, priorities, priority_actions
 from syncd.notify.blocks import MAX_BLOCKS, Message, problems
 from syncd.notify.digest import render_monthly, render_quarter, render_weekly
+from syncd.notify.locale import from_config
+from syncd.notify.messages import render_alert
 from syncd.notify.model import (
     AlertEvent,
     Breakdown,
     DealMove,
+    Freshness,
     MoveKind,
     StalledDeal,
     Waterfall,
     WaterfallStep,
+)
+from tests.evaluate.conftest import NOW as SANDBOX_NOW
+from tests.evaluate.conftest import (  # noqa: F401  (fixtures: the synced sandbox team)
+    config,
+    db,
+    engine,
+    raw,
+    template,
+    write_config,
 )
 from tests.notify.builders import (
     EN,
@@ -220,3 +235,26 @@ def test_quarter_scorecard() -> None:
     assert "Données à jour à l'instant" in text
     english = text_of(render_quarter(ev, loc=EN, now=end, freshness=FRESH))
     assert "Objective score 🟡 *0.5* · against revised targets 🟡 *0.6*" in english
+
+
+
+def test_sandbox_team_digest(engine: sa.Engine, config: Config) -> None:  # noqa: F811
+    """The real evaluator on the synced sandbox team (tests/evaluate's fixtures)."""
+    ev = evaluate(engine, config, SANDBOX_NOW, save=False, contributors=True)
+    loc = from_config(config)
+    fresh = Freshness(ev.last_sync, timedelta(hours=2), SANDBOX_NOW)
+    messages = render_weekly(ev, loc=loc, now=SANDBOX_NOW, freshness=fresh, mentions=MENTIONS)
+    valid(messages)
+    text = text_of(messages)
+    assert ev.krs
+    for r in ev.krs:
+        assert f"`{r.goal.id}`" in text
+    assert "Priorités pour les 7 prochains jours" in text
+    assert f"{NBSP}CHF" in text
+    charts = [f for m in messages for f in m.files]
+    assert len(charts) == sum(1 for r in ev.krs if r.evaluation is not None)
+    for finding in ev.findings:
+        kr = next((r for r in ev.krs if r.goal.id == finding.subject), None)
+        for kind in ("firing", "repeat", "resolved"):
+            alert = render_alert(kind, [finding], loc=loc, freshness=fresh, kr=kr)
+            assert problems(alert) == []
