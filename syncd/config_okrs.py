@@ -245,6 +245,14 @@ class BehindPace(Strict):
         return self
 
 
+class Confirm(Strict):
+    """How long a condition must hold (``pending``) or stay gone (``recovery``): ``evaluations``
+    in a row, and at least ``for`` (both)."""
+
+    evaluations: int = Field(default=1, ge=1, le=1000)
+    for_: Duration = Field(default=timedelta(0), alias="for")
+
+
 class AlertRule(Strict):
     id: Ident = Field(description="a short id unique among the rules, like pipeline-drop")
     metric: NonEmptyStr | None = None
@@ -282,6 +290,10 @@ class AlertRule(Strict):
 class AlertsConfig(Strict):
     repeat_every: Duration = timedelta(hours=24)
     send_resolved: bool = True
+    #: before an alert fires: evaluations in a row with the condition (default: the first)
+    pending: Confirm = Field(default_factory=Confirm)
+    #: before a firing alert resolves: evaluations in a row without it (meanwhile recovering)
+    recovery: Confirm = Field(default_factory=Confirm)
     behind_pace: BehindPace = Field(default_factory=BehindPace)
     rules: list[AlertRule] = Field(default_factory=list)
 
