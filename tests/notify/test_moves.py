@@ -33,7 +33,12 @@ from syncd.notify.moves import (
     stalled_deals,
     take_pipeline_snapshot,
 )
+from syncd.sandbox.dataset import generate
+from syncd.sandbox.hubspot_account import LOST_STAGES, WON_STAGES
+from syncd.sandbox.hubspot_table import to_ms
 from syncd.store import Store, tables
+from tests.metrics.reference import MAPPED, Raw, sync
+from tests.metrics.reference import Deal as RawDeal
 
 ZURICH = ZoneInfo("Europe/Zurich")
 NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # Monday 07:30 in Zurich
@@ -488,3 +493,71 @@ def test_breakdown_by_owner_and_segment(store: Store) -> None:
                      zone=ZURICH).rows == (("PME", pytest.approx(pme)),)
     with pytest.raises(ValueError, match="cannot split a KR by 'team'"):
         breakdown(store.engine, goal, "team", NOW, fields=None, fx=FX, zone=ZURICH)
+
+
+# --------------------------------------------------------------------------- the sandbox team
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Raw, Store]]:
+    raw = Raw(generate(now=NOW, seed=7))
+    synced = sync(raw.ds, f"sqlite:///{tmp_path_factory.mktemp('moves') / 'syncd.db'}", NOW)
+    yield raw, synced
+    synced.close()
+
+
+def test_the_sandbox_month_against_its_raw_data(sandbox: tuple[Raw, Store]) -> None:
+    raw, synced = sandbox
+    start = NOW - 30 * DAY
+    s, e = to_ms(start), to_ms(NOW)
+
+    def open_at(d: RawDeal, t: int) -> bool:
+        return d.created <= t and d.stage_at(t) not in WON_STAGES | LOST_STAGES
+
+    want: dict[MoveKind, list[float]] = {}
+    for d in raw.deals:
+        was, now = open_at(d, s), open_at(d, e)
+        kind = (MoveKind.NEW if now and not was else None if now or not was
+                else MoveKind.WON if d.stage_at(e) in WON_STAGES else MoveKind.LOST)
+        if kind is not None:
+            want.setdefault(kind, []).append(raw.chf(d, d.amount))
+    assert set(want) == {MoveKind.NEW, MoveKind.WON, MoveKind.LOST}
+    w = pipeline_waterfall(synced.engine, start, NOW, fields=MAPPED, fx=raw.fx,
+                           currency="CHF", zone=ZURICH)
+    assert not w.complete
+    assert w.start_value == pytest.approx(raw.pipeline(start)[0])
+    assert w.end_value == pytest.approx(raw.pipeline(NOW)[0])
+    assert {k: (v.amount, v.count) for k, v in ((s.kind, s) for s in w.steps)} == {
+        kind: (pytest.approx(sum(v) * (1 if kind is MoveKind.NEW else -1)), len(v))
+        for kind, v in want.items()}
+    assert w.other == pytest.approx(0, abs=1e-6)
+    assert w.moves and all(m.owner and "@" in m.owner for m in w.moves)
+    # with the snapshot of that day: complete, nothing edited since
+    take_pipeline_snapshot(synced.engine, start.astimezone(ZURICH).date(), start)
+    again = pipeline_waterfall(synced.engine, start, NOW, fields=MAPPED, fx=raw.fx,
+                               currency="CHF", zone=ZURICH)
+    assert again.complete and again.steps == w.steps and again.shifts == ()
+    assert again.start_value == pytest.approx(w.start_value)
+
+
+def test_the_sandbox_stalled_deals_against_its_raw_data(sandbox: tuple[Raw, Store]) -> None:
+    raw, synced = sandbox
+    t = to_ms(NOW)
+    today = to_ms(datetime(2026, 11, 23, tzinfo=ZURICH))
+    rows = []
+    for d in raw.deals:
+        stage = d.stage_at(t)
+        if d.created > t or stage in WON_STAGES | LOST_STAGES:
+            continue
+        assert stage is not None
+        entered = d.entered[stage]
+        overdue = 0 < d.close < today
+        if entered < t - 21 * 86_400_000 or overdue:
+            rows.append((-raw.chf(d, d.amount), entered, d.id, overdue))
+    rows.sort()
+    assert len(rows) > 5 and any(r[3] for r in rows) and not all(r[3] for r in rows)
+    for limit in (5, 50):
+        got = stalled_deals(synced.engine, NOW, fields=MAPPED, fx=raw.fx, zone=ZURICH,
+                            limit=limit)
+        assert [(s.deal_id, s.overdue) for s in got] == [(r[2], r[3]) for r in rows[:limit]]
+        assert [s.amount for s in got] == pytest.approx([-r[0] for r in rows[:limit]])
