@@ -357,9 +357,12 @@ def demo(ctx: Context, keep: Path | None, deals: int | None) -> None:
     run_demo(ctx.out, now=ctx.now, keep=keep, deals=deals)
 
 
+from syncd.notify_cli import alerts, digest, notify  # noqa: E402  (registered likewise)
 from syncd.simulate_cli import simulate  # noqa: E402  (registered after the group exists)
 
 main.add_command(simulate)
+for _command in (alerts, digest, notify):
+    main.add_command(_command)
 
 
 # ---------------------------------------------------------------------- entry point

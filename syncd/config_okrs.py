@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from syncd.config_values import (
     Duration,
+    DurationOrZero,
     Email,
     EmailList,
     Ident,
@@ -250,7 +251,7 @@ class Confirm(Strict):
     in a row, and at least ``for`` (both)."""
 
     evaluations: int = Field(default=1, ge=1, le=1000)
-    for_: Duration = Field(default=timedelta(0), alias="for")
+    for_: DurationOrZero = Field(default=timedelta(0), alias="for")
 
 
 class AlertRule(Strict):

@@ -3,8 +3,8 @@
 
 Answers are kept in ``slack_user``: a user found for :data:`FOUND_FOR`, an e-mail Slack does
 not know for :data:`MISSING_FOR` (someone may join the workspace). A Slack error is not an
-answer: nothing is cached and the message shows the person's e-mail instead of a mention;
-a mention never fails a message.
+answer: nothing is cached, no further e-mail is looked up in that call, and the message shows
+the person's e-mail instead of a mention; a mention never fails a message.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def resolve(engine: sa.Engine, emails: Iterable[str], now: datetime, *,
         except SlackError as exc:
             log.warning("no mention for %s: %s", email, exc)
             found[email] = hit[0] if hit else None
+            client = None  # Slack is unreachable or refuses: do not wait once per e-mail
             continue
         found[email] = user_id
         fresh.append({"email": email, "user_id": user_id, "looked_up_at": now})
