@@ -49,6 +49,7 @@ with that metadata; replies are not in the history, so for a reply pass its pare
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -209,6 +210,8 @@ def translate(exc: BaseException, *, what: str, method: str, write: bool,
                             retry_after(response.headers), what=what, write=write,
                             channel=channel, ts=ts, bot=bot)
     if isinstance(exc, urllib.error.HTTPError):  # the upload URL answers like this
+        with contextlib.suppress(OSError):
+            exc.close()  # its socket, which nobody else closes
         return _from_answer(exc.code, f"http_{exc.code}", {}, retry_after(exc.headers),
                             what=what, write=write, channel=channel, ts=ts, bot=bot)
     if _gone_before_sending(exc):
@@ -373,6 +376,7 @@ class SlackClient:
         self._token = token
         self.base_url = base_url
         self.bot_name = "syncd"  # replaced by the real name once check() ran
+        self._channel_ids: dict[str, str] = {}  # "#name" -> id
         self._web = _WebClient(
             token=token, base_url=base_url, timeout=timeout,  # type: ignore[arg-type]
             retry_handlers=retry_handlers(sleep, max_retry_after, rate_limit_retries,
@@ -409,6 +413,8 @@ class SlackClient:
                 thread_ts=thread_ts, unfurl_links=False, unfurl_media=False),
             channel=channel)
         posted = Posted(str(response["channel"]), str(response["ts"]))
+        if channel.startswith("#"):
+            self._channel_ids[channel] = posted.channel_id
         log.info("posted to %s (ts %s)", posted.channel_id, posted.ts)
         return posted
 
@@ -423,15 +429,42 @@ class SlackClient:
             channel=channel_id, ts=ts)
         log.info("updated %s in %s", ts, channel_id)
 
+    def channel_id(self, channel: str) -> str:
+        """The id of a channel given as ``#name`` (an id is returned as it is): learnt from
+        earlier posts, else looked up with ``conversations.list`` (scope ``channels:read``)."""
+        if not channel.startswith("#"):
+            return channel
+        if channel in self._channel_ids:
+            return self._channel_ids[channel]
+        name, cursor = channel[1:], None
+        while True:
+            response = self._call(
+                f"looking up the id of {channel}",
+                lambda c=cursor: self._web.conversations_list(  # type: ignore[misc]
+                    types="public_channel,private_channel", exclude_archived=True,
+                    limit=1000, cursor=c),
+                channel=channel)
+            for found in response.get("channels") or []:
+                if found.get("name") == name:
+                    self._channel_ids[channel] = str(found["id"])
+                    return self._channel_ids[channel]
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                raise SlackPermanent(permanent_reason(
+                    "channel_not_found", f"looking up the id of {channel}", channel, None,
+                    self.bot_name, {}), "channel_not_found")
+
     def find_posted(
         self, channel_id: str, event_type: str, key: str, key_value: str, *,
         oldest: datetime, thread_ts: str | None = None,
     ) -> Posted | None:
         """The message posted since ``oldest`` whose metadata has ``event_type`` and
-        ``event_payload[key] == key_value``, or None. Top-level messages only (newest match
+        ``event_payload[key] == key_value``, or None. ``channel_id`` may also be a ``#name``
+        (see :meth:`channel_id`). Top-level messages only (newest match
         first), unless ``thread_ts`` is given: then that thread's replies (first match)."""
         if oldest.tzinfo is None:
             raise ValueError("find_posted needs an aware datetime for oldest")
+        channel_id = self.channel_id(channel_id)
         since = f"{oldest.timestamp():.6f}"
         cursor: str | None = None
         while True:

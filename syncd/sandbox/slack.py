@@ -12,8 +12,9 @@ choices made where Slack's behaviour could not be checked): ``auth.test``,
 ``chat.postMessage`` (channel by ``#name`` or id; text cut past 40,000 characters; blocks
 checked against Slack's limits, see :mod:`syncd.sandbox.slack_blocks`; ``thread_ts``;
 ``metadata``; unfurl flags), ``chat.update``, ``users.lookupByEmail``,
-``conversations.history`` and ``conversations.replies`` (``oldest``/``latest``/``inclusive``,
-``limit``, ``cursor`` pagination, ``include_all_metadata``), the three steps of
+``conversations.list``, ``conversations.history`` and ``conversations.replies``
+(``oldest``/``latest``/``inclusive``, ``limit``, ``cursor`` pagination,
+``include_all_metadata``), the three steps of
 ``files_upload_v2`` (``files.getUploadURLExternal``, the upload URL, and
 ``files.completeUploadExternal``), and an incoming webhook (``webhook_url``).
 
@@ -61,7 +62,7 @@ __all__ = [
 
 DEFAULT_SCOPES = frozenset({
     "chat:write", "files:write", "users:read", "users:read.email", "channels:history",
-    "groups:history",
+    "groups:history", "channels:read",
 })
 
 

@@ -352,6 +352,31 @@ def files_complete_upload(sb: SlackSandbox, args: Args) -> dict[str, Any]:
     return {"files": [file_json(sb, i) for i in ids]}
 
 
+def conversations_list(sb: SlackSandbox, args: Args) -> dict[str, Any]:
+    """Every channel (the bot's or not), by name; ``exclude_archived``, ``limit``, ``cursor``."""
+    channels = sorted(sb.workspace.channels.values(), key=lambda c: c.name)
+    if _bool(args, "exclude_archived"):
+        channels = [c for c in channels if not c.is_archived]
+    limit = _int(args, "limit", 100, 1000)
+    cursor = _str(args, "cursor")
+    start = 0
+    if cursor is not None:
+        try:
+            kind, _, offset = base64.b64decode(cursor, validate=True).decode().partition(":")
+            if kind != "offset" or not offset.isdigit():
+                raise ValueError(cursor)
+        except ValueError:
+            raise ApiError("invalid_cursor") from None
+        start = int(offset)
+    page = channels[start:start + limit]
+    more = start + limit < len(channels)
+    next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+    return {"channels": [{"id": c.id, "name": c.name, "is_channel": True, "is_private": False,
+                          "is_archived": c.is_archived, "is_member": c.is_member}
+                         for c in page],
+            "response_metadata": {"next_cursor": next_cursor}}
+
+
 Method = Callable[["SlackSandbox", Args], dict[str, Any]]
 
 #: method name -> (handler, the bot scope it needs, or None)
@@ -362,6 +387,7 @@ METHODS: dict[str, tuple[Method, str | None]] = {
     "users.lookupByEmail": (users_lookup_by_email, "users:read.email"),
     "conversations.history": (conversations_history, "channels:history"),
     "conversations.replies": (conversations_replies, "channels:history"),
+    "conversations.list": (conversations_list, "channels:read"),
     "files.getUploadURLExternal": (files_get_upload_url, "files:write"),
     "files.completeUploadExternal": (files_complete_upload, "files:write"),
 }
