@@ -99,23 +99,18 @@ def pipeline_waterfall(
         blocks = Blocks(fx, conn.dialect.name, filters)
         moved = _moved(blocks, ms.closed_stages(conn), start, end, snap_day,
                        _boundary(period_end, zone)).cte("moved")
-        sums = conn.execute(
-            sa.select(moved.c.value_kind, moved.c.shift_kind,
-                      sa.func.sum(moved.c.start_amount), sa.func.sum(moved.c.end_amount),
-                      sa.func.sum(moved.c.delta), sa.func.sum(moved.c.shift_amount),
-                      sa.func.count())
-            .group_by(moved.c.value_kind, moved.c.shift_kind)
-        ).all()
-        rows = conn.execute(_top_moves(moved, top)).all() if top > 0 else []
+        rows = conn.execute(_sums_and_top(moved, top)).all()
     totals = _Totals()
-    for value_kind, shift_kind, start_sum, end_sum, delta, shift, count in sums:
-        totals.add(str(value_kind), shift_kind, float(start_sum or 0), float(end_sum or 0),
-                   float(delta or 0), float(shift or 0), int(count))
+    for row in rows:
+        if row.part == "sum":
+            totals.add(str(row.kind), row.shift, float(row.start_sum or 0),
+                       float(row.end_sum or 0), float(row.delta_sum or 0),
+                       float(row.shift_sum or 0), int(row.n))
     steps = tuple(WaterfallStep(kind, *totals.steps[kind]) for kind in VALUE_KINDS
                   if totals.steps.get(kind, (0.0, 0))[1])
     shifts = tuple(WaterfallStep(kind, *totals.steps[kind]) for kind in SHIFT_KINDS
                    if totals.steps.get(kind, (0.0, 0))[1])
-    moves = sorted((_move(row, zone, crm_link) for row in rows),
+    moves = sorted((_move(row, zone, crm_link) for row in rows if row.part == "move"),
                    key=lambda m: (-abs(m.amount), m.kind, m.deal_id))
     other = totals.end - totals.start - sum(step.amount for step in steps)
     return Waterfall(start, end, totals.start, totals.end, steps, tuple(moves),
@@ -154,8 +149,10 @@ def _moved(blocks: Blocks, closed: list[ms.StageKey], start: datetime, end: date
            snap_day: date | None, boundary: datetime | None) -> sa.Select[Any]:
     """One row per deal open at ``start`` or at ``end``: its value step and its shift."""
     c = ms.candidates(blocks, closed, start)
+    # materialized: SQLite would otherwise copy these expressions into every use
     then = sa.select(c, ms.stage_then(c, start).label("stage0"),
-                     ms.stage_then(c, end).label("stage1")).subquery("deal_then")
+                     ms.stage_then(c, end).label("stage1")).cte("deal_then")
+    then = then.prefix_with("MATERIALIZED")
     s0, s1 = t.stage.alias("stage0"), t.stage.alias("stage1")
     joined = (then.outerjoin(s0, ms.stage_join(then, then.c.stage0, s0))
               .outerjoin(s1, ms.stage_join(then, then.c.stage1, s1)))
@@ -187,7 +184,8 @@ def _moved(blocks: Blocks, closed: list[ms.StageKey], start: datetime, end: date
         )
         .select_from(joined)
         .where(sa.or_(open0, open1))
-        .subquery("flow")
+        .cte("flow")
+        .prefix_with("MATERIALIZED")
     )
     f = flows.c
     both = sa.and_(f.open0, f.open1)
@@ -231,9 +229,39 @@ def _shift_kind(f: Any, known: Any, boundary: datetime | None) -> Any:
                    else_=sa.null())
 
 
-def _top_moves(moved: sa.CTE, top: int) -> sa.Select[Any]:
-    """The ``top`` largest moves of each kind, with the deal's name, owner and stage."""
+#: The columns of :func:`_sums_and_top`'s rows: a group's sums, or one move.
+_SUM_COLUMNS: dict[str, Any] = {
+    "shift": sa.String(), "start_sum": sa.Float(), "end_sum": sa.Float(),
+    "delta_sum": sa.Float(), "shift_sum": sa.Float(), "n": sa.Integer(),
+}
+_MOVE_COLUMNS: dict[str, Any] = {
+    "id": sa.String(), "moved": sa.Float(), "close_date": t.deal.c.close_date.type,
+    "snap_close": t.deal.c.close_date.type, "snap_amount": sa.Float(), "in_snap": sa.Boolean(),
+    "name": sa.String(), "email": sa.String(), "first_name": sa.String(),
+    "last_name": sa.String(), "label": sa.String(),
+}
+
+
+def _row(part: str, kind: Any, given: dict[str, Any]) -> list[Any]:
+    """A row of :func:`_sums_and_top`: its part, its kind, then every column (NULL if not
+    ``given``)."""
+    cols = [sa.literal(part).label("part"), kind.label("kind")]
+    for name, kind_of in (*_SUM_COLUMNS.items(), *_MOVE_COLUMNS.items()):
+        cols.append(given.get(name, sa.cast(sa.null(), kind_of)).label(name))
+    return cols
+
+
+def _sums_and_top(moved: sa.CTE, top: int) -> sa.CompoundSelect[Any] | sa.Select[Any]:
+    """In one statement (``moved`` computed once): the sums per (value step, shift), and
+    the ``top`` largest moves of each kind with the deal's name, owner and stage."""
     m = moved.c
+    sums = sa.select(*_row("sum", m.value_kind, {
+        "shift": m.shift_kind, "start_sum": sa.func.sum(m.start_amount),
+        "end_sum": sa.func.sum(m.end_amount), "delta_sum": sa.func.sum(m.delta),
+        "shift_sum": sa.func.sum(m.shift_amount), "n": sa.func.count()}),
+    ).group_by(m.value_kind, m.shift_kind)
+    if top <= 0:
+        return sums
     cols = [m.id, m.owner_id, m.pipeline_id, m.stage_end, m.close_date, m.snap_close,
             m.snap_amount, m.in_snap]
     value_moves = sa.select(*cols, m.value_kind.label("kind"), m.delta.label("moved")).where(
@@ -245,15 +273,20 @@ def _top_moves(moved: sa.CTE, top: int) -> sa.Select[Any]:
                                      order_by=(sa.func.abs(every.c.moved).desc(), every.c.id))
     ranked = sa.select(every, rank.label("rank")).subquery("ranked")
     r, d, o, s = ranked.c, t.deal, t.owner, t.stage
-    return (
-        sa.select(r.id, r.kind, r.moved, r.close_date, r.snap_close, r.snap_amount, r.in_snap,
-                  d.c.name, o.c.email, o.c.first_name, o.c.last_name, s.c.label)
+    # looked up per move (PostgreSQL would hash the whole deal table to join a few rows)
+    name = sa.select(d.c.name).where(d.c.id == r.id).scalar_subquery()
+    moves = (
+        sa.select(*_row("move", r.kind, {
+            "id": r.id, "moved": r.moved, "close_date": r.close_date,
+            "snap_close": r.snap_close, "snap_amount": r.snap_amount, "in_snap": r.in_snap,
+            "name": name, "email": o.c.email, "first_name": o.c.first_name,
+            "last_name": o.c.last_name, "label": s.c.label}))
         .select_from(
-            ranked.join(d, d.c.id == r.id)
-            .outerjoin(o, o.c.id == r.owner_id)
+            ranked.outerjoin(o, o.c.id == r.owner_id)
             .outerjoin(s, sa.and_(s.c.pipeline_id == r.pipeline_id, s.c.id == r.stage_end)))
         .where(r.rank <= top)
     )
+    return sa.union_all(sums, moves)
 
 
 def _move(row: Any, zone: tzinfo, crm_link: CrmLink | None) -> DealMove:
