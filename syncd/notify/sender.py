@@ -62,7 +62,7 @@ class Transport(Protocol):
                blocks: list[dict[str, Any]] | None) -> None: ...
 
     def find_posted(self, channel_id: str, event_type: str, key: str, key_value: str, *,
-                    oldest: datetime) -> Posted | None: ...
+                    oldest: datetime, thread_ts: str | None = None) -> Posted | None: ...
 
     def upload(self, channel_id: str, filename: str, content: bytes, *, title: str,
                thread_ts: str | None = None) -> str: ...
@@ -234,8 +234,8 @@ class Sender:
                                     thread_ts=parent.ts if parent else None)
 
     def _channel_id(self, entry: Entry) -> str | None:
-        """The id of the channel ``entry`` went to: its thread's, or one learned from an
-        earlier post to the same channel, or the configured one when it is an id."""
+        """The channel ``entry`` went to: its thread's id, one learned from an earlier post
+        to the same channel, or its name (``conversations.list`` finds the id)."""
         parent = self._parent(entry.thread_of)
         if parent is not None and parent.channel_id:
             return parent.channel_id
@@ -250,7 +250,7 @@ class Sender:
                        o.channel_id.is_not(None), o.update_of.is_(None))
                 .order_by(o.id.desc()).limit(1)
             ).scalar()
-        return str(known) if known else None
+        return str(known) if known else name  # the client looks a #name up
 
     def _reconcile(self, entry: Entry) -> Posted | None:
         """The message of a row left ``sending``, if Slack has it."""
@@ -263,8 +263,9 @@ class Sender:
                         "again", entry.id)
             return None
         since = (entry.sending_at or entry.created_at) - RECONCILE_MARGIN
+        parent = self._parent(entry.thread_of)
         return self._transport.find_posted(channel_id, EVENT_TYPE, "outbox_id", str(entry.id),
-                                           oldest=since)
+                                           oldest=since, thread_ts=parent.ts if parent else None)
 
     def _files(self, outbox_id: int, posted: Posted | None, report: DeliveryReport) -> bool:
         if posted is None or self._transport is None:
