@@ -11,8 +11,8 @@ in, increased and decreased deals (the CRM keeps no history of amounts and close
   :func:`prune_pipeline_snapshots` (run by every take) keeps, by default, every snapshot of
   the last :data:`KEEP_DAYS` days (a weekly waterfall finds the one of its start's day, or one
   up to 3 days earlier), then the first of each ISO week and of each month for
-  :data:`KEEP_WEEKS` weeks (the monthly report's start, the last weeks' Mondays): about 17
-  snapshots, not 35.
+  :data:`KEEP_WEEKS` weeks (the monthly report's start, the last weeks' Mondays): 16
+  snapshots once a store has taken them for two months, not 35.
 """
 
 from __future__ import annotations
