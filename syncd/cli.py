@@ -220,10 +220,15 @@ def _evaluate_after_sync(ctx: Context, config: Any, now: Any, *, quiet: bool) ->
     from collections import Counter
 
     from syncd.evaluate import Evaluator
+    from syncd.notify.alerting import notify as queue_alerts
+    from syncd.notify_cli import deliver, delivery_line, slack_clients
 
     store = _open_store(config)
     try:
         ev = Evaluator(store.engine, config).evaluate(now)
+        client, _ = slack_clients(config)
+        outcome = queue_alerts(store.engine, config, ev, now, client=client)
+        sent = deliver(store.engine, config, lambda: now)
     finally:
         store.close()
     if quiet:
@@ -234,6 +239,11 @@ def _evaluate_after_sync(ctx: Context, config: Any, now: Any, *, quiet: bool) ->
     active = sum(1 for f in ev.findings if not f.muted)
     ctx.out.print(f"Evaluated {len(ev.krs)} KRs: {shown}; {active} finding(s). "
                   "Details: syncd status")
+    if outcome.transitions:
+        ctx.out.print(f"Alerts: {len(outcome.transitions)} change(s), {len(outcome.queued)} "
+                      "message(s) queued. Details: syncd alerts list")
+    if sent is not None and (sent.sent or sent.failed or sent.retry_at):
+        ctx.out.print(delivery_line(sent))
 
 
 def _instant(ctx: Context, config: Any, as_of: str | None) -> Any:

@@ -100,7 +100,8 @@ def priorities(evaluation: Evaluation, *, stalled: Sequence[StalledDeal] = (),
                               owners, deals=tuple(top[:3]), count=len(top),
                               amount=sum(d.amount or 0.0 for d in top)))
     if waterfall is not None:
-        pushed = [s for s in waterfall.steps if s.kind is MoveKind.PUSHED and s.count]
+        pushed = [s for s in (*waterfall.steps, *waterfall.shifts)
+                  if s.kind is MoveKind.PUSHED and s.count]
         if pushed:
             moves = [m for m in waterfall.moves if m.kind is MoveKind.PUSHED]
             owners = tuple(dict.fromkeys(m.owner for m in moves[:3] if m.owner))

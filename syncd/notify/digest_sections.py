@@ -193,7 +193,12 @@ def waterfall_blocks(w: Waterfall, loc: Locale, mentions: Mentions) -> list[Bloc
         emoji, fr, en = _STEP[step.kind]
         lines.append(f"{emoji} {loc.say(fr, en)} ({step.count}) : "
                      f"{loc.change(step.amount, Unit.MONEY)}")
-    if w.other:
+    for step in w.shifts:  # close dates moved: the value stays in the pipeline
+        emoji, fr, en = _STEP[step.kind]
+        lines.append(f"{emoji} {loc.say(fr, en)} ({step.count}) : "
+                     + loc.say(f"{loc.money(abs(step.amount))} de closing déplacé",
+                               f"{loc.money(abs(step.amount))} of closing moved"))
+    if abs(w.other) >= 0.5:  # an "other" that rounds to 0 says nothing
         other = loc.change(w.other, Unit.MONEY)
         lines.append(loc.say(f"… Autres modifications : {other}", f"… Other edits: {other}"))
     if not w.complete:

@@ -112,7 +112,7 @@ def build_weekly(engine: sa.Engine, config: Any, now: datetime, *, week_of: date
     waterfall = moves.pipeline_waterfall(engine, at - WEEK, at, fields=fields, fx=config.fx,
                                          currency=config.currency, zone=zone,
                                          period_end=period_end)
-    stalled = moves.stalled_deals(engine, at, fields=fields, fx=config.fx)
+    stalled = moves.stalled_deals(engine, at, fields=fields, fx=config.fx, zone=zone)
     events = alert_events(engine, at - WEEK, at)
     loc = from_config(config)
     messages = render_weekly(ev, loc=loc, now=at, freshness=freshness_of(config, ev, at),
@@ -187,4 +187,5 @@ def sent_reports(engine: sa.Engine, keys: Sequence[str]) -> dict[str, str]:
     """The status of each report key's first message, for the keys queued."""
     o = t.outbox.c
     with engine.connect() as conn:
-        return dict(conn.execute(sa.select(o.dedup_key, o.status).where(o.dedup_key.in_(keys))))
+        rows = conn.execute(sa.select(o.dedup_key, o.status).where(o.dedup_key.in_(keys)))
+        return {key: status for key, status in rows}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-SlackFaultKind = Literal["429", "500", "503", "error", "drop", "accept_drop", "slow"]
+SlackFaultKind = Literal["429", "500", "503", "error", "drop", "accept_drop", "accept_hang",
+                         "slow"]
 FAULT_KINDS: frozenset[str] = frozenset(SlackFaultKind.__args__)  # type: ignore[attr-defined]
 
 #: The ``error`` Slack puts in the JSON body of each status the sandbox can inject.
@@ -32,7 +33,9 @@ class SlackFault:
     ``account_inactive`` or ``msg_too_long``; nothing is processed), ``"drop"`` (the connection
     is closed without an answer and nothing is processed, like a proxy dying), ``"accept_drop"``
     (the request IS processed and recorded, then the connection is closed without an answer),
-    ``"slow"`` (answer normally). ``delay`` seconds are slept first, whatever the kind.
+    ``"accept_hang"`` (the request IS processed and recorded, then the answer waits ``delay``
+    seconds: a client killed meanwhile never learns it was posted), ``"slow"`` (answer
+    normally). ``delay`` seconds are slept first, whatever the kind (``accept_hang``: after).
     """
 
     kind: SlackFaultKind

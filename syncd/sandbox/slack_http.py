@@ -114,16 +114,18 @@ class SlackHandler(BaseHTTPRequestHandler):
             answer = _json_answer(503, {"ok": False, "error": "service_unavailable"})
         else:
             fault = sb.faults.take(name)
-            if fault is not None and fault.delay:
+            if fault is not None and fault.delay and fault.kind != "accept_hang":
                 time.sleep(fault.delay)
             if fault is not None and fault.kind == "drop":
                 answer = None
-            elif fault is not None and fault.kind not in ("slow", "accept_drop"):
+            elif fault is not None and fault.kind not in ("slow", "accept_drop", "accept_hang"):
                 answer = self._fault_answer(fault)
             else:
                 args, answer = self._route(sb, kind, rest, split.query, raw)
                 if fault is not None and fault.kind == "accept_drop":
                     answer = None
+                if fault is not None and fault.kind == "accept_hang":
+                    time.sleep(fault.delay)  # processed and recorded; the answer waits
         # Logged before the answer goes out, so a test reading the log after its response
         # always finds the entry.
         sb._append_log(name, path, args, 0 if answer is None else answer[0],
