@@ -155,8 +155,9 @@ def build_quarter(engine: sa.Engine, config: Any, now: datetime, *,
 
 
 def queue(engine: sa.Engine, report: Report, now: datetime, *, channel: str | None,
-          force: bool = False) -> tuple[list[int], bool]:
-    """Queue ``report``'s messages: (their outbox ids, whether this call queued them)."""
+          force: bool = False, failed: str | None = None) -> tuple[list[int], bool]:
+    """Queue ``report``'s messages: (their outbox ids, whether this call queued them).
+    ``failed``: queue them as failed with that reason (a report too late to post)."""
     key = report.key + (f":force:{now.isoformat()}" if force else "")
     ids: list[int] = []
     with engine.begin() as conn:
@@ -171,6 +172,8 @@ def queue(engine: sa.Engine, report: Report, now: datetime, *, channel: str | No
                 extra={"report": report.key, "part": index + 1, "of": len(report.messages)},
             ), now)
             ids.append(outbox_id)
+            if failed is not None:
+                outbox.mark_failed(conn, outbox_id, failed)
     return ids, True
 
 
