@@ -151,9 +151,16 @@ def check(ctx: Context) -> None:
 
     from syncd.store import Store
 
+    backlog = None
     try:
         store = Store.open(config.database.url.get_secret_value())
-        store.close()
+        try:
+            from syncd.notify import outbox
+
+            with store.engine.connect() as conn:
+                backlog = outbox.backlog(conn)
+        finally:
+            store.close()
         ctx.out.print(f"[green]ok[/] database {config.redacted_url()}")
     except SyncdError as exc:
         problems += 1
@@ -173,8 +180,42 @@ def check(ctx: Context) -> None:
             mark = "[green]ok[/]" if access.readable else "[red]no[/]"
             ctx.out.print(f"   {mark} {access.object:<10} {access.detail}")
             problems += 0 if access.readable else 1
+    problems += _check_slack(ctx, config, backlog)
     if problems:
         fail(f"{problems} problem(s) found", EXIT_FAILED)
+
+
+def _check_slack(ctx: Context, config: Any, backlog: Any) -> int:
+    """Slack: the token and the channel answer; deliveries that failed. The problem count."""
+    from syncd.notify.slack import SlackClient, SlackError, SlackWebhook
+
+    problems = 0
+    slack = config.slack
+    if slack is None:
+        ctx.out.print("[dim]--[/] slack not configured: alerts and digests stay in the database")
+    elif slack.token is not None:
+        client = SlackClient(slack.token.get_secret_value(), slack.base_url,
+                             timeout=CHECK_RETRY_SECONDS, rate_limit_retries=1,
+                             server_error_retries=1)
+        try:
+            who = client.check()
+            channel = client.channel_id(slack.channel)
+            ctx.out.print(f"[green]ok[/] slack: {who}, channel {slack.channel} ({channel})")
+        except SlackError as exc:
+            problems += 1
+            click.echo(f"slack: {exc}", err=True)
+    else:
+        SlackWebhook(slack.webhook_url.get_secret_value())
+        ctx.out.print("[green]ok[/] slack: incoming webhook set (not called: it would post)")
+    if backlog is not None:
+        for failed in backlog.failures:
+            problems += 1
+            click.echo(f"slack: delivery #{failed.id} ({failed.dedup_key}) failed: "
+                       f"{failed.error} (then: syncd alerts retry {failed.id})", err=True)
+        if backlog.pending or backlog.sending:
+            ctx.out.print(f"[yellow]..[/] outbox: {backlog.pending + backlog.sending} "
+                          "message(s) waiting (syncd notify delivers them)")
+    return problems
 
 
 @main.command()

@@ -185,3 +185,36 @@ def test_check_gives_up_quickly_on_an_unreachable_crm(tmp_path):
     assert proc.returncode == 1
     assert "could not connect" in proc.stderr and "base_url" in proc.stderr
     assert "ok database" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_check_tests_slack_and_lists_failed_deliveries(tmp_path, capsys, env, sandbox,
+                                                        monkeypatch):
+    from syncd.notify import outbox
+    from syncd.notify.outbox import Outgoing
+    from syncd.sandbox.slack import SlackSandbox
+    from syncd.store import Store
+
+    with SlackSandbox(channels={"#ventes-okr": "C0VENTES01", "#prive": "C0PRIVE001"},
+                      bot_not_in=("#prive",)) as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
+        path = write_config(tmp_path, sandbox)
+        body = path.read_text() + (
+            f'slack:\n  token: ${{SLACK_BOT_TOKEN}}\n  channel: "#ventes-okr"\n'
+            f"  base_url: {slack.url}\n")
+        path.write_text(body)
+        code, out, err = cli(capsys, "-c", str(path), "check")
+        assert code == 0, err
+        assert "ok slack: syncd on Sandbox, channel #ventes-okr (C0VENTES01)" in out
+        with Store.open(f"sqlite:///{tmp_path / 'syncd.db'}") as store, \
+                store.engine.begin() as conn:
+            failed, _ = outbox.enqueue(conn, Outgoing("alert:kr:x:1:firing:0", "alert", "x"),
+                                       NOW)
+            outbox.mark_failed(conn, failed, "the bot is not in #prive: invite it there "
+                                             "with /invite @syncd")
+        code, out, err = cli(capsys, "-c", str(path), "check")
+        assert code == 1
+        assert f"delivery #{failed} (alert:kr:x:1:firing:0) failed" in err
+        assert f"syncd alerts retry {failed}" in err
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-0000-revoked")
+        code, out, err = cli(capsys, "-c", str(path), "check")
+        assert code == 1 and "slack:" in err and "xoxb-0000-revoked" not in out + err

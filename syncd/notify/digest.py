@@ -75,9 +75,11 @@ def render_weekly(evaluation: Evaluation, *, loc: Locale, now: datetime, freshne
                   mentions: Mentions | None = None, events: Sequence[AlertEvent] = (),
                   waterfall: Waterfall | None = None, stalled: Sequence[StalledDeal] = (),
                   actions: Sequence[Action] | None = None, charts: bool = True,
-                  max_blocks: int = MAX_BLOCKS) -> list[Message]:
+                  max_blocks: int = MAX_BLOCKS,
+                  undelivered: Sequence[str] = ()) -> list[Message]:
     """The Monday digest; ``actions`` default to :func:`~syncd.notify.actions.priority_actions`.
-    """
+    ``undelivered``: messages Slack refused since the last digest (with why), listed so they
+    are not lost from sight."""
     known = mentions or {}
     today = local_day(loc.local(now))
     week = iso_week_of(today)
@@ -89,6 +91,13 @@ def render_weekly(evaluation: Evaluation, *, loc: Locale, now: datetime, freshne
                                                         period_note(evaluation, loc))]
     if freshness.stale or freshness.last_sync is None:
         items.append(context(freshness_text(freshness, loc)))
+    if undelivered:
+        lines = [loc.say(f"⚠️ *{len(undelivered)} message(s) non délivré(s)* "
+                         "(corriger, puis `syncd alerts retry`) :",
+                         f"⚠️ *{len(undelivered)} message(s) not delivered* "
+                         "(fix, then `syncd alerts retry`):")]
+        lines += [f"• {escape(u)}" for u in undelivered[:5]]
+        items += sections("\n".join(lines))
     items += [*actions_blocks(chosen, loc, known), divider()]
     items += kr_parts(evaluation, loc, known, charts)
     items += [divider(), *events_blocks(events, evaluation, loc)]

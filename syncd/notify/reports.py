@@ -86,6 +86,16 @@ def alert_events(engine: sa.Engine, start: datetime, end: datetime) -> list[Aler
         ]
 
 
+def undelivered(engine: sa.Engine, since: datetime) -> list[str]:
+    """Deliveries that failed for good since ``since`` (what, and why)."""
+    o = t.outbox.c
+    query = (sa.select(o.id, o.dedup_key, o.error).where(o.status == "failed",
+                                                         o.created_at >= since)
+             .order_by(o.id))
+    with engine.connect() as conn:
+        return [f"#{r.id} {r.dedup_key}: {r.error}" for r in conn.execute(query)]
+
+
 def _people(engine: sa.Engine, config: Any, ev: Evaluation, now: datetime,
             client: mentions.Lookup | None) -> dict[str, str | None]:
     emails = {e for r in ev.krs for e in r.goal.config.owners}
@@ -117,7 +127,8 @@ def build_weekly(engine: sa.Engine, config: Any, now: datetime, *, week_of: date
     loc = from_config(config)
     messages = render_weekly(ev, loc=loc, now=at, freshness=freshness_of(config, ev, at),
                              mentions=_people(engine, config, ev, now, client), events=events,
-                             waterfall=waterfall, stalled=stalled)
+                             waterfall=waterfall, stalled=stalled,
+                             undelivered=undelivered(engine, at - WEEK))
     return Report("digest", digest_key(at.astimezone(zone).date()), at, tuple(messages))
 
 
