@@ -122,6 +122,8 @@ class SimClock:
 
 def delivery(alerts: int) -> dict[str, Any]:
     """Queue ``alerts`` rows and deliver them through the rate-limited Slack sandbox."""
+    import logging
+
     from syncd.notify import outbox
     from syncd.notify.outbox import Outgoing
     from syncd.notify.sender import Sender
@@ -129,6 +131,7 @@ def delivery(alerts: int) -> dict[str, Any]:
     from syncd.sandbox.slack import SlackSandbox
     from syncd.store import Store
 
+    logging.getLogger("syncd.notify").setLevel(logging.ERROR)  # every 429 is expected here
     clock = SimClock(be.NOW.astimezone(UTC))
     with tempfile.TemporaryDirectory() as tmp, \
             Store.open(f"sqlite:///{Path(tmp) / 'syncd.db'}") as store, \
