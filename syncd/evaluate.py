@@ -316,6 +316,11 @@ class Evaluator:
 
     # ------------------------------------------------------------------ contributors
 
+    def contributors_of(self, result: KrResult, now: datetime) -> KrResult:
+        """``result`` with its top contributors (for one KR, e.g. the one an alert is about:
+        cheaper than ``evaluate(contributors=True)`` for every KR)."""
+        return self._contributors(result, now)
+
     def _contributors(self, result: KrResult, now: datetime) -> KrResult:
         """Which owners and segments moved the KR over the last 7 days: the metric restricted
         to each of them, now vs 7 days before."""

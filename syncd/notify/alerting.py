@@ -3,7 +3,7 @@ language (:func:`notify`). The sender (:mod:`syncd.notify.sender`) delivers them
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from rules.alerts import AlertMemory, FindingSnapshot, Notice, NoticeKind
 from rules.findings import Finding
-from syncd.evaluate import Evaluation, KrResult
+from syncd.evaluate import Evaluation, Evaluator, KrResult
 from syncd.goals import stale_rules
 from syncd.notify import lifecycle, mentions
 from syncd.notify.lifecycle import Outcome, Rendered
@@ -47,8 +47,11 @@ class AlertRenderer:
     """Renders notices for :func:`lifecycle.apply` (the lifecycle's ``render``)."""
 
     def __init__(self, config: Any, evaluation: Evaluation, loc: Locale, freshness: Freshness,
-                 people: Mapping[str, str | None]) -> None:
+                 people: Mapping[str, str | None],
+                 explain: Callable[[KrResult], KrResult] | None = None) -> None:
         self._config = config
+        self._explain = explain
+        self._explained: dict[str, KrResult] = {}
         self._evaluation = evaluation
         self._loc = loc
         self._freshness = freshness
@@ -68,6 +71,10 @@ class AlertRenderer:
         findings = [current[fp] if fp in current else as_finding(members[fp])
                     for fp in wanted if fp in current or fp in members]
         kr = self._kr(notice.group)
+        if kr is not None and self._explain is not None and notice.kind is not NoticeKind.RESOLVED:
+            if kr.goal.id not in self._explained:  # who moved it: only for a KR being posted
+                self._explained[kr.goal.id] = self._explain(kr)
+            kr = self._explained[kr.goal.id]
         fired = [m.fired_at for fp, m in members.items() if fp in wanted and m.fired_at]
         since = min(fired) if fired else None
         message = render_alert(notice.kind.value, findings, loc=self._loc,
@@ -94,7 +101,9 @@ def notify(engine: sa.Engine, config: Any, evaluation: Evaluation, now: datetime
         emails |= {okr.owner for okr in config.okrs if okr.owner}
         people = mentions.resolve(engine, emails, now, overrides=config.slack.mentions,
                                   client=client)
+        evaluator = Evaluator(engine, config)
         render = AlertRenderer(config, evaluation, from_config(config),
-                               freshness_of(config, evaluation, now), people)
+                               freshness_of(config, evaluation, now), people,
+                               explain=lambda r: evaluator.contributors_of(r, evaluation.now))
     return lifecycle.apply(engine, evaluation.findings, now, settings, render=render,
                            run_id=run_id)

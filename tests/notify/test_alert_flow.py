@@ -103,6 +103,7 @@ def test_each_condition_is_announced_once_repeated_after_a_day_and_resolved_visi
     lea = SlackClient(slack.token, slack.url).lookup_user("lea@acme.ch")
     assert f"<@{lea}>" in blocks_text  # a KR owner Slack knows is mentioned
     assert "marc@acme.ch" in blocks_text  # one it does not know is named, never dropped
+    assert "Par responsable" in blocks_text  # who moved the KR over the week
 
     for minutes in (15, 30, 45, 60):  # later syncs, same conditions: nothing new
         later = NOW + timedelta(minutes=minutes)
