@@ -120,6 +120,19 @@ class HubSpotConfig(Strict):
     access_token: Secret
     base_url: HttpUrlStr = "https://api.hubapi.com"
     timeout: Duration = timedelta(seconds=30)
+    #: the account's number (in every HubSpot URL): Slack messages then link to the deals
+    portal_id: int | None = Field(default=None, ge=1)
+    #: the web app (https://app-eu1.hubspot.com for an EU account)
+    app_url: HttpUrlStr = "https://app.hubspot.com"
+
+    def record_url(self, kind: str, record_id: str) -> str | None:
+        """The web page of a record (``deal``, ``company``, ``contact``), if the portal is
+        known."""
+        types = {"deal": "0-3", "company": "0-2", "contact": "0-1"}
+        if self.portal_id is None or kind not in types:
+            return None
+        return f"{self.app_url.rstrip('/')}/contacts/{self.portal_id}/record/{types[kind]}/" \
+               f"{record_id}"
 
     @field_validator("base_url")
     @classmethod

@@ -26,6 +26,22 @@ def freshness_of(config: Any, evaluation: Evaluation, now: datetime) -> Freshnes
     return Freshness(evaluation.last_sync, min(limits, default=timedelta(hours=2)), now)
 
 
+def deal_link(config: Any) -> Callable[[str], str | None] | None:
+    """A deal id's CRM page, when the config knows the portal (``crm.hubspot.portal_id``)."""
+    hubspot = getattr(config.crm, "hubspot", None)
+    if hubspot is None or hubspot.portal_id is None:
+        return None
+    return lambda deal_id: hubspot.record_url("deal", deal_id)
+
+
+def links_of(config: Any) -> Callable[[str, str], str | None] | None:
+    """The messages' link builder: (kind, key) -> URL; deals only (a KR has no CRM page)."""
+    deal = deal_link(config)
+    if deal is None:
+        return None
+    return lambda kind, key: deal(key) if kind == "deal" else None
+
+
 def as_finding(memory: AlertMemory) -> Finding:
     """The last finding an alert remembers, for a notice once it has gone (resolved)."""
     last: FindingSnapshot | None = memory.last_finding
@@ -79,7 +95,8 @@ class AlertRenderer:
         since = min(fired) if fired else None
         message = render_alert(notice.kind.value, findings, loc=self._loc,
                                freshness=self._freshness, kr=kr, mentions=self._people,
-                               since=since, owners=owners_of(self._config, kr))
+                               since=since, owners=owners_of(self._config, kr),
+                               links=links_of(self._config))
         if notice.kind is not NoticeKind.RESOLVED:
             return Rendered(message.text, message.blocks)
         resolved = [m.resolved_at for fp, m in members.items() if fp in wanted and m.resolved_at]

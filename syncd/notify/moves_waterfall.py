@@ -59,7 +59,7 @@ SHIFT_KINDS = (MoveKind.PUSHED, MoveKind.PULLED_IN)
 _SAME, _OTHER = "same", "other"
 
 #: deal id -> its URL in the CRM.
-CrmLink = Callable[[str], str]
+CrmLink = Callable[[str], str | None]
 
 
 def check_where(where: Mapping[str, Any] | None, fields: Collection[str] | None) -> Filters:

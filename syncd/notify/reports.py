@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from rules.periods import iso_week_of
 from syncd.evaluate import Evaluation, Evaluator
 from syncd.notify import mentions, moves, outbox
-from syncd.notify.alerting import freshness_of
+from syncd.notify.alerting import deal_link, freshness_of
 from syncd.notify.blocks import Message
 from syncd.notify.digest import render_monthly, render_quarter, render_weekly
 from syncd.notify.locale import from_config
@@ -119,10 +119,12 @@ def build_weekly(engine: sa.Engine, config: Any, now: datetime, *, week_of: date
     period_end = max((r.goal.period.end for r in ev.krs), default=None)
     if at == now:  # today's open pipeline, for next week's pushed / pulled-in deals
         moves.take_pipeline_snapshot(engine, at.astimezone(zone).date(), now)
+    link = deal_link(config)
     waterfall = moves.pipeline_waterfall(engine, at - WEEK, at, fields=fields, fx=config.fx,
                                          currency=config.currency, zone=zone,
-                                         period_end=period_end)
-    stalled = moves.stalled_deals(engine, at, fields=fields, fx=config.fx, zone=zone)
+                                         period_end=period_end, crm_link=link)
+    stalled = moves.stalled_deals(engine, at, fields=fields, fx=config.fx, zone=zone,
+                                  crm_link=link)
     events = alert_events(engine, at - WEEK, at)
     loc = from_config(config)
     messages = render_weekly(ev, loc=loc, now=at, freshness=freshness_of(config, ev, at),

@@ -114,3 +114,18 @@ def test_bad_arguments_get_one_line_and_exit_2(capsys, path, args, needle):
     assert code == 2, out + err
     assert needle in err
     assert len([line for line in err.splitlines() if line.strip()]) <= 3
+
+
+def test_with_the_portal_id_the_digest_links_deals_to_hubspot(capsys, write_config, slack,  # noqa: F811
+                                                              monkeypatch, tmp_path):
+    monkeypatch.setenv("SYNCD_NOW", "2026-11-23T07:30")
+    path = write_config(**{
+        "    access_token: ${HUBSPOT_ACCESS_TOKEN}   # private-app token":
+            "    access_token: ${HUBSPOT_ACCESS_TOKEN}\n    portal_id: 4242\n"
+            "    app_url: https://app-eu1.hubspot.com",
+        "# base_url: https://slack.com/api/": f"base_url: {slack.url}"})
+    target = tmp_path / "digest.json"
+    code, _, err = cli(capsys, "-c", str(path), "digest", "--json", str(target))
+    assert code == 0, err
+    text = target.read_text(encoding="utf-8")
+    assert "<https://app-eu1.hubspot.com/contacts/4242/record/0-3/" in text
