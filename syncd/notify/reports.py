@@ -160,7 +160,7 @@ def build_quarter(engine: sa.Engine, config: Any, now: datetime, *,
                   client: mentions.Lookup | None = None) -> Report:
     """The OKR scorecard as of now (after a period's end: its final scores)."""
     ev = _evaluate(engine, config, now, now)
-    periods = sorted({str(r.goal.period) for r in ev.krs})
+    periods = sorted({r.goal.period.label for r in ev.krs})
     messages = render_quarter(ev, loc=from_config(config), now=now,
                               freshness=freshness_of(config, ev, now),
                               mentions=_people(engine, config, ev, now, client))

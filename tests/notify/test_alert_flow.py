@@ -150,3 +150,25 @@ def test_the_audit_trail_and_states_survive_a_restart_without_resending(
     with Store.open(store.url) as again:  # a new process: everything comes from the store
         cycle(again, config, slack, NOW + timedelta(minutes=15))
     assert len(slack.messages()) == 3
+
+
+def test_a_snoozed_alert_is_posted_when_its_snooze_ends_while_it_still_fires(
+    store, config, slack, clock
+):
+    with store.engine.begin() as conn:  # snoozed before it ever fired: syncd alerts snooze
+        conn.execute(t.silence.insert().values(
+            id="s1", fingerprint=None, grp="kr:panier-moyen", starts_at=NOW,
+            ends_at=NOW + timedelta(hours=2), reason="plan en cours", created_by="test",
+            created_at=NOW))
+    cycle(store, config, slack, NOW)
+    assert len(top_level(slack)) == 2  # conversion and churn; ARPU is snoozed
+    assert not any("Panier moyen" in str(m.blocks) for m in slack.messages())
+    later = NOW + timedelta(hours=1)
+    synced(store, later)
+    cycle(store, config, slack, later)
+    assert len(slack.messages()) == 2  # still snoozed
+    expired = NOW + timedelta(hours=2, minutes=15)
+    synced(store, expired)
+    cycle(store, config, slack, expired)
+    assert len(top_level(slack)) == 3 and replies(slack) == []
+    assert "Panier moyen" in str(slack.messages()[-1].blocks)

@@ -129,3 +129,15 @@ def test_with_the_portal_id_the_digest_links_deals_to_hubspot(capsys, write_conf
     assert code == 0, err
     text = target.read_text(encoding="utf-8")
     assert "<https://app-eu1.hubspot.com/contacts/4242/record/0-3/" in text
+
+
+def test_the_monthly_report_and_the_quarter_close_preview(capsys, path):
+    code, out, err = cli(capsys, "-c", path, "digest", "--month", "2026-10")
+    assert code == 0, err
+    assert "report:2026-10" in out and "Rapport mensuel" in out and "octobre" in out
+    code, out, err = cli(capsys, "-c", path, "digest", "--quarter")
+    assert code == 0, err
+    assert "quarter:2026-Q4" in out and "Bilan OKR" in out and "Provisoire" in out
+    code, out, err = cli(capsys, "-c", path, "--now", "2027-01-04T08:00", "digest", "--quarter")
+    assert code == 0, err
+    assert "Provisoire" not in out and "Score de l'objectif" in out  # the quarter's close
