@@ -56,6 +56,7 @@ from syncd.config_sections import (
     DatabaseConfig,
     SlackConfig,
 )
+from syncd.config_service import ServiceConfig
 from syncd.config_values import Strict, database_password, invalid
 from syncd.config_yaml import Loc, Unresolved, expand_env, read_yaml, resolve_env
 from syncd.errors import ConfigError, Problem, SyncdError
@@ -126,10 +127,11 @@ class Config(Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     okrs: list[Okr] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     _source_path: Path | None = PrivateAttr(default=None)
 
-    @field_validator("database", "schedule", "alerts", "okrs", "fx", mode="before")
+    @field_validator("database", "schedule", "alerts", "okrs", "fx", "service", mode="before")
     @classmethod
     def _empty(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:

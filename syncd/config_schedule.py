@@ -8,13 +8,13 @@ is refused: APScheduler 3 reads 0 as Monday where crontab reads Sunday (apschedu
 from __future__ import annotations
 
 import re
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Annotated, Any
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BeforeValidator, ValidationInfo, field_validator, model_validator
 
-from syncd.config_values import Strict, invalid
+from syncd.config_values import Duration, Strict, invalid
 
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 _APS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -108,3 +108,6 @@ class ScheduleConfig(Strict):
     monthly_report: Annotated[CronFields | None, BeforeValidator(_none_disables)] = CronFields(
         day="1st mon", hour="8", minute="0"
     )
+    #: how late a report may still be posted (syncd was down at its time); later, it is
+    #: recorded as a failed delivery, never skipped silently
+    grace: Duration = timedelta(hours=12)

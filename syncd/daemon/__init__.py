@@ -1,0 +1,1 @@
+"""The daemon: one cycle, the scheduler, leadership among replicas, health and metrics."""
