@@ -34,9 +34,10 @@ CHECK_RETRY_SECONDS = 10.0  # `syncd check` is interactive: give up on a dead CR
 
 
 class Context:
-    def __init__(self, config: Path, now: str | None) -> None:
+    def __init__(self, config: Path, now: str | None, verbose: int = 0) -> None:
         self.config_path = config
         self.now = now
+        self.verbose = verbose
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
 
@@ -62,7 +63,7 @@ def main(ctx: click.Context, config: Path, now: str | None, verbose: int) -> Non
             parse_now(now)
         except SyncdError as exc:
             raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--now") from None
-    ctx.obj = Context(config, now)
+    ctx.obj = Context(config, now, verbose)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -408,11 +409,12 @@ def demo(ctx: Context, keep: Path | None, deals: int | None) -> None:
     run_demo(ctx.out, now=ctx.now, keep=keep, deals=deals)
 
 
+from syncd.daemon_cli import run_command  # noqa: E402  (registered likewise)
 from syncd.notify_cli import alerts, digest, notify  # noqa: E402  (registered likewise)
 from syncd.simulate_cli import simulate  # noqa: E402  (registered after the group exists)
 
 main.add_command(simulate)
-for _command in (alerts, digest, notify):
+for _command in (alerts, digest, notify, run_command):
     main.add_command(_command)
 
 

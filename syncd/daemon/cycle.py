@@ -78,10 +78,13 @@ def run_cycle(config: Any, store: Any, *, clock: Callable[[], datetime],
                             parallel_after=PARALLEL_AFTER if parallel_after is None
                             else parallel_after)
             report.sync = syncer.run(full=full)
+        except SyncdError as exc:  # e.g. another process is syncing this database
+            report.errors.append(f"sync: {exc}")
+            log.error("sync: %s", exc)
         finally:
             if own:
                 connector.close()
-        if report.sync.status == "interrupted" or stop.is_set():
+        if (report.sync is not None and report.sync.status == "interrupted") or stop.is_set():
             report.interrupted = True
             return report
     client, webhook = _slack(config)
