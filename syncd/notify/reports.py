@@ -13,6 +13,7 @@ When: the weekly digest of a week is built as of that week's scheduled digest ti
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -157,9 +158,13 @@ def build_monthly(engine: sa.Engine, config: Any, now: datetime, *, month: date 
 
 
 def build_quarter(engine: sa.Engine, config: Any, now: datetime, *,
-                  client: mentions.Lookup | None = None) -> Report:
-    """The OKR scorecard as of now (after a period's end: its final scores)."""
+                  client: mentions.Lookup | None = None, period: str | None = None) -> Report:
+    """The OKR scorecard as of now (after a period's end: its final scores); ``period`` (a
+    label like ``2026-Q4``): that period's KRs only."""
     ev = _evaluate(engine, config, now, now)
+    if period is not None:
+        ev = dataclasses.replace(ev, krs=tuple(r for r in ev.krs
+                                               if r.goal.period.label == period))
     periods = sorted({r.goal.period.label for r in ev.krs})
     messages = render_quarter(ev, loc=from_config(config), now=now,
                               freshness=freshness_of(config, ev, now),

@@ -101,7 +101,32 @@ def due_reports(engine: sa.Engine, config: Any, now: datetime, *,
             if key in queued or any(k == key for k in keys[index + 1:]):
                 continue
             found.append(Due(kind, key, fire, missed=now - fire > grace))
+    found += _quarters_due(engine, config, now, grace)
     found.sort(key=lambda d: d.scheduled)
+    return found
+
+
+def _quarters_due(engine: sa.Engine, config: Any, now: datetime,
+                  grace: timedelta) -> list[Due]:
+    """The close of each OKR period that has ended: due at the first weekly digest time
+    after its last day (before the next weekly review; Monday 08:00 without a digest)."""
+    from syncd.goals import kr_goals
+
+    zone = config.tz
+    found = []
+    for period in {goal.period for goal in kr_goals(config)}:
+        ended = datetime.combine(period.end + timedelta(days=1), datetime.min.time(),
+                                 tzinfo=zone)
+        if ended > now or now - ended > timedelta(days=40):
+            continue
+        fields = config.schedule.weekly_digest
+        fire = next(iter(fire_times(fields, zone, ended, ended + timedelta(days=8))), None) \
+            if fields is not None else None
+        fire = fire or ended + timedelta(hours=8)
+        key = f"quarter:{period.label}"
+        if fire > now or key in _queued(engine, [key]):
+            continue
+        found.append(Due("quarter", key, fire, missed=now - fire > grace))
     return found
 
 
@@ -115,6 +140,9 @@ def post_due(engine: sa.Engine, config: Any, now: datetime, *,
         if due.kind == "digest":  # as of its scheduled time: the figures the team expects
             report = reports.build_weekly(engine, config, now, client=client,
                                           week_of=due.scheduled.astimezone(config.tz).date())
+        elif due.kind == "quarter":
+            report = reports.build_quarter(engine, config, now, client=client,
+                                           period=due.key.removeprefix("quarter:"))
         else:
             first_day = due.scheduled.astimezone(config.tz).date().replace(day=1)
             report = reports.build_monthly(engine, config, now, client=client,

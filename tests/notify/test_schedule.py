@@ -101,3 +101,19 @@ def test_the_digest_of_the_dst_week_is_keyed_by_its_local_week(store, config):
     assert [d.key for d in done if d.kind == "digest"] == ["digest:2026-W44"]
     assert [d for d in post_due(store.engine, config, after_dst - timedelta(hours=1))
             if d.kind == "digest" and not d.missed] == []  # 06:30 CET: not due before its time
+
+
+def test_the_quarter_close_is_posted_once_at_the_first_digest_time_after_the_quarter(
+    store, config
+):
+    new_year = datetime(2027, 1, 1, 9, 0, tzinfo=UTC)  # the quarter has ended: not yet
+    assert [d for d in post_due(store.engine, config, new_year) if d.kind == "quarter"] == []
+    monday = datetime(2027, 1, 4, 6, 30, tzinfo=UTC)  # Monday 07:30 in Zurich
+    done = [d for d in post_due(store.engine, config, monday) if d.kind == "quarter"]
+    assert [(d.key, d.missed) for d in done] == [("quarter:2026-Q4", False)]
+    with store.engine.connect() as conn:
+        close = outbox.by_key(conn, "quarter:2026-Q4")
+    assert close is not None and "Bilan OKR" in close.text and close.status == "pending"
+    again = [d for d in post_due(store.engine, config, monday + timedelta(hours=1))
+             if d.kind == "quarter"]
+    assert again == []
