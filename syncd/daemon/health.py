@@ -300,11 +300,13 @@ class HealthServer:
 
     ``engine``: /readyz and /metrics read the database's numbers again (:func:`refresh`)
     when the last read is older than ``refresh_every``, so a standby's numbers stay current
-    and an unreachable database makes the process unready within that time."""
+    and an unreachable database makes the process unready within that time.
+    ``poll_interval``: how long :meth:`stop` may wait for the serving thread to notice."""
 
     def __init__(self, listen: str, state: HealthState, metrics: Metrics | None = None, *,
                  engine: sa.Engine | None = None,
-                 refresh_every: timedelta = timedelta(seconds=15)) -> None:
+                 refresh_every: timedelta = timedelta(seconds=15),
+                 poll_interval: float = 0.5) -> None:
         host, port = parse_listen(listen)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
@@ -317,6 +319,7 @@ class HealthServer:
         self.host = host
         self.port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
+        self._poll = poll_interval  # how soon stop() is noticed
 
     @property
     def url(self) -> str:
@@ -326,7 +329,7 @@ class HealthServer:
     def start(self) -> HealthServer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.25},
+                                            kwargs={"poll_interval": self._poll},
                                             name="syncd-health", daemon=True)
             self._thread.start()
             log.info("health: listening on %s (/healthz, /readyz, /metrics)", self.url)
