@@ -285,3 +285,101 @@ def test_an_empty_dataset_has_owners_and_pipelines_only() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         generate(now=datetime(2026, 11, 2))  # noqa: DTZ001 - the point of the test
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@pytest.fixture(scope="module")
+def promo() -> Dataset:
+    return generate(now=NOW, scenario="competitor_promo")
+
+
+def test_the_default_team_is_unchanged(team: Dataset) -> None:
+    """Many tests compare against the default team: a scenario is opt-in, never the default."""
+    assert team.event is None and team.summary.counts == {
+        "deals": 216, "companies": 318, "contacts": 626}
+    first = next(iter(team.deals.rows(["dealname", "amount", "dealstage", "createdate"])))
+    assert first == {"id": "9800000000", "archived": "false",
+                     "dealname": "Rhône Immobilier SA – Abonnement Essentiel", "amount": "16080",
+                     "dealstage": "closedwon", "createdate": "2021-11-27T03:38:28.501Z",
+                     "_company_id": "5100000000"}
+    assert "closed_lost_reason" not in team.deals.columns
+
+
+def test_competitor_promo_changes_only_the_week_before_now(team: Dataset, promo: Dataset) -> None:
+    assert fingerprint(promo) == fingerprint(generate(now=NOW, scenario="competitor_promo"))
+    for name in ("companies", "contacts"):
+        a, b = team.table(name), promo.table(name)
+        props = COMPANY_PROPS if name == "companies" else CONTACT_PROPS
+        assert list(a.rows(props)) == list(b.rows(props))
+    week = to_ms(NOW - timedelta(days=7))
+    before = {r["id"]: r for r in team.deals.rows(DEAL_PROPS)}
+    lost = pushed = 0
+    for row in promo.deals.rows([*DEAL_PROPS, "closed_lost_reason"]):
+        old = before[row.pop("id")]
+        reason = row.pop("closed_lost_reason")
+        changed = {k for k in row if row[k] != old[k]}
+        if not changed:
+            assert reason is None
+            continue
+        assert week <= (ms(row["hs_lastmodifieddate"]) or 0) <= to_ms(NOW)
+        if row["dealstage"] != old["dealstage"]:  # lost to the competitor during the week
+            lost += 1
+            assert row["dealstage"] in LOST_STAGES and old["dealstage"] not in (
+                WON_STAGES | LOST_STAGES)
+            assert reason is not None and "Concurrent" in reason
+            assert week <= (ms(row["closedate"]) or 0) <= to_ms(NOW)
+        else:  # pushed out
+            pushed += 1
+            assert "closedate" in changed and changed <= {"closedate", "hs_lastmodifieddate"}
+            assert reason is None
+            assert (ms(row["closedate"]) or 0) > (ms(old["closedate"]) or 0) + 27 * 86_400_000
+    event = promo.event
+    assert event is not None and (event.lost, event.pushed) == (lost, pushed)
+    assert lost >= 3 and pushed >= 1
+    # the rest of the story holds: consistent stage history, the figures it claims
+    test_deal_stage_history_is_consistent(promo)
+    test_nothing_happens_in_the_last_quarter_hour(promo)
+    measured, actual = measure(promo), promo.summary.actual
+    assert measured.win_rate == pytest.approx(actual.win_rate) and measured.win_rate < (
+        team.summary.actual.win_rate)
+    assert measured.mrr_chf == pytest.approx(actual.mrr_chf, abs=0.05)
+
+
+def test_competitor_promo_drops_the_synced_open_pipeline_by_over_25_percent(
+    promo: Dataset, tmp_path: Any
+) -> None:
+    """Through a real sync into SQLite and the metric the demo's pipeline-drop rule reads: 7
+    days before now, and at the end of that day (the base of the rule's daily series)."""
+    from syncd.metrics import compute
+    from tests.metrics.reference import sync
+
+    event = promo.event
+    assert event is not None
+    store = sync(promo, f"sqlite:///{tmp_path / 'promo.db'}", NOW)
+    try:
+        fx = {"EUR": promo.summary.eur_chf}
+        now, week_ago, base_day = (
+            compute(store.engine, "pipeline_value", as_of=at, fx=fx).value
+            for at in (NOW, NOW - timedelta(days=7), event.base_day_end))
+    finally:
+        store.close()
+    assert now is not None and week_ago is not None and base_day is not None
+    assert min(week_ago, base_day) >= 10_000  # the rule's min_base
+    assert -0.35 <= now / week_ago - 1 <= -0.26
+    assert -0.35 <= now / base_day - 1 <= -0.26
+    assert (now, week_ago, base_day) == pytest.approx(
+        (event.pipeline_after, event.pipeline_before, event.pipeline_base_day), abs=1)
+
+
+@pytest.mark.parametrize(("seed", "deals"), [(1, None), (3, None), (8, None), (7, 400),
+                                            (7, 3000)])
+def test_competitor_promo_holds_for_other_seeds_and_sizes(seed: int, deals: int | None) -> None:
+    event = generate(now=NOW, seed=seed, deals=deals, scenario="competitor_promo").event
+    assert event is not None and -0.35 <= event.day_change <= -0.26
+
+
+def test_an_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'promo': use one of competitor_promo"):
+        generate(now=NOW, scenario="promo")
