@@ -70,12 +70,13 @@ def _trigger(fields: Any, zone: Any) -> CronTrigger:
 
 
 def alert_events(engine: sa.Engine, start: datetime, end: datetime) -> list[AlertEvent]:
-    """Alerts that fired or resolved in [start, end), oldest first."""
+    """Alerts that fired or resolved in (start, end], oldest first: a digest built at ``end``
+    comes after the alerts stepped in the same cycle (``run_cycle``), at that very instant."""
     tr, a = t.alert_transition.c, t.alert.c
     query = (
         sa.select(tr.at, tr.fingerprint, tr.to_state, tr.reason, a.subject, a.kind, a.severity)
         .select_from(t.alert_transition.join(t.alert, t.alert.c.fingerprint == tr.fingerprint))
-        .where(tr.at >= start, tr.at < end, tr.to_state.in_(("firing", "resolved")))
+        .where(tr.at > start, tr.at <= end, tr.to_state.in_(("firing", "resolved")))
         .order_by(tr.at, tr.id)
     )
     with engine.connect() as conn:
