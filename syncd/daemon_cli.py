@@ -59,7 +59,9 @@ def run_command(ctx: Context, once: bool) -> None:
     from syncd.daemon.service import Daemon, run_once
 
     config = _load(ctx)
-    setup_logging(ctx.verbose, fmt="text" if once else config.service.log_format)
+    # the daemon says what it does (INFO); --once prints its own summary
+    setup_logging(ctx.verbose if once else max(ctx.verbose, 1),
+                  fmt="text" if once else config.service.log_format)
     clock = make_clock(ctx.now, config.tz)
     if once:
         report = run_once(config, clock=clock)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ class CycleReport:
     started: datetime
     sync: Any = None  # SyncSummary
     evaluation: Any = None  # Evaluation
+    evaluation_seconds: float | None = None
     alerts: Any = None  # lifecycle Outcome
     reports: list[Any] = field(default_factory=list)  # schedule.Due
     delivery: Any = None  # sender DeliveryReport (None: no Slack)
@@ -92,7 +94,9 @@ def run_cycle(config: Any, store: Any, *, clock: Callable[[], datetime],
     engine = store.engine
     if config.okrs or config.alerts.rules:
         try:
+            started = time.perf_counter()
             report.evaluation = Evaluator(engine, config).evaluate(now)
+            report.evaluation_seconds = time.perf_counter() - started
             report.alerts = notify(engine, config, report.evaluation, now, client=client,
                                    run_id=run_id)
         except SyncdError as exc:

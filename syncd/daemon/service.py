@@ -84,7 +84,7 @@ class Daemon:
 
         url = self.config.database.url.get_secret_value()
         self._store = Store.open(url)
-        self._metrics = Metrics()
+        self._metrics = Metrics(crm=self.config.crm.provider)
         self._health = HealthState(clock=self.clock)
         self._leader = Leadership(url, standby_poll=self.config.service.standby_poll)
         self._leader.__enter__()  # SQLite: raises DaemonBusy when another daemon runs
@@ -240,9 +240,11 @@ class Daemon:
         started = time.perf_counter()
         report = run_cycle(self.config, self._store, clock=self.clock, stop=self.stop)
         self._cycles += 1
+        from syncd.daemon.health import refresh
+
         self._metrics.observe_cycle(report)
-        self._metrics.refresh_from_store(self._store.engine)
         self._health.observe_cycle(report)
+        refresh(self._health, self._metrics, self._store.engine)  # DB down: not ready
         self._after(report, time.perf_counter() - started)
 
     def _after(self, report: CycleReport, seconds: float) -> None:
