@@ -80,8 +80,10 @@ class Daemon:
         from syncd.daemon.health import HealthServer, HealthState
         from syncd.daemon.leader import Leadership
         from syncd.daemon.metrics import Metrics
+        from syncd.notify import chart
         from syncd.store import Store
 
+        chart.isolate()  # charts in a child process: matplotlib never stays resident
         url = self.config.database.url.get_secret_value()
         self._store = Store.open(url)
         self._metrics = Metrics(crm=self.config.crm.provider)

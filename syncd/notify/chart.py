@@ -8,7 +8,9 @@ the period with its band when there is one. Dates and values are written the tea
 
 matplotlib is imported inside :func:`render_chart` (importing it costs ~150 ms that the
 alert path never pays), with the Agg canvas on a bare :class:`matplotlib.figure.Figure`: no
-pyplot, no global figure registry, no rcParams changed. The PNG carries no software or date
+pyplot, no global figure registry, no rcParams changed. A daemon renders in a child process
+that exits after each report (:func:`isolate`, :func:`worker`): matplotlib never stays in
+its memory. The PNG carries no software or date
 metadata, so the same data gives the same bytes.
 """
 
@@ -16,6 +18,11 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -181,11 +188,51 @@ def kr_chart(result: KrResult, loc: Locale) -> ChartFile | None:
         f"{data.title}: {_last(data, loc)} toward a target of "
         f"{loc.value(data.target, data.unit)}",
     )
-    return ChartFile(f"{result.goal.id}.png", data.title, render_chart(data, loc), alt)
+    return ChartFile(f"{result.goal.id}.png", data.title, _render(data, loc), alt)
+
+
+# --------------------------------------------------------------------------- isolation
+
+_isolated = False
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def isolate(on: bool = True) -> None:
+    """Render charts in a child process that exits after each report (:func:`worker`), so
+    matplotlib (about 40 MB) never stays in a long-running daemon's memory."""
+    global _isolated
+    _isolated = on
+
+
+@contextmanager
+def worker() -> Iterator[None]:
+    """While building one report: with :func:`isolate` on, one child process renders its
+    charts, and exits at the end; otherwise nothing."""
+    global _pool
+    if not _isolated:
+        yield
+        return
+    with _pool_lock:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = pool
+    try:
+        yield
+    finally:
+        with _pool_lock:
+            _pool = None
+        pool.shutdown(wait=True)
+
+
+def _render(data: ChartData, loc: Locale) -> bytes:
+    pool = _pool
+    if pool is None:
+        return render_chart(data, loc)
+    return pool.submit(render_chart, data, loc).result(timeout=300)
 
 
 def _last(data: ChartData, loc: Locale) -> str:
     return loc.value(max(data.actual)[1], data.unit) if data.actual else "–"
 
 
-__all__ = ["ChartData", "chart_data", "kr_chart", "render_chart"]
+__all__ = ["ChartData", "chart_data", "isolate", "kr_chart", "render_chart", "worker"]

@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from rules.periods import iso_week_of
 from syncd.evaluate import Evaluation, Evaluator
-from syncd.notify import mentions, moves, outbox
+from syncd.notify import chart, mentions, moves, outbox
 from syncd.notify.alerting import deal_link, freshness_of
 from syncd.notify.blocks import Message
 from syncd.notify.digest import render_monthly, render_quarter, render_weekly
@@ -129,10 +129,11 @@ def build_weekly(engine: sa.Engine, config: Any, now: datetime, *, week_of: date
                                   crm_link=link)
     events = alert_events(engine, at - WEEK, at)
     loc = from_config(config)
-    messages = render_weekly(ev, loc=loc, now=at, freshness=freshness_of(config, ev, at),
-                             mentions=_people(engine, config, ev, now, client), events=events,
-                             waterfall=waterfall, stalled=stalled,
-                             undelivered=undelivered(engine, at - WEEK))
+    with chart.worker():
+        messages = render_weekly(ev, loc=loc, now=at, freshness=freshness_of(config, ev, at),
+                                 mentions=_people(engine, config, ev, now, client),
+                                 events=events, waterfall=waterfall, stalled=stalled,
+                                 undelivered=undelivered(engine, at - WEEK))
     return Report("digest", digest_key(at.astimezone(zone).date()), at, tuple(messages))
 
 
@@ -151,10 +152,11 @@ def build_monthly(engine: sa.Engine, config: Any, now: datetime, *, month: date 
         moves.breakdown(engine, r.goal, by, at, fields=fields, fx=config.fx, zone=zone)
         for r in ev.krs if r.value is not None for by in ("owner", "segment")
     ]
-    messages = render_monthly(ev, loc=from_config(config), now=at,
-                              freshness=freshness_of(config, ev, at),
-                              mentions=_people(engine, config, ev, now, client),
-                              breakdowns=breakdowns, month=first)
+    with chart.worker():
+        messages = render_monthly(ev, loc=from_config(config), now=at,
+                                  freshness=freshness_of(config, ev, at),
+                                  mentions=_people(engine, config, ev, now, client),
+                                  breakdowns=breakdowns, month=first)
     return Report("report", f"report:{first:%Y-%m}", at, tuple(messages))
 
 
