@@ -66,7 +66,7 @@ class Daemon:
         for old, new in {
             "sqlite:///syncd.db": f"sqlite:///{db}",
             "    # base_url: https://api.hubapi.com      # EU data centre or a local sandbox":
-                f"    base_url: {{hubspot}}",
+                "    base_url: {hubspot}",
             "# base_url: https://slack.com/api/": "base_url: {slack}",
             "    every: 15m": f"    every: {every}",
         }.items():
