@@ -332,20 +332,26 @@ def status(ctx: Context, fmt: str, as_of: str | None, no_contributors: bool) -> 
     if not config.okrs:
         fail("the config has no okrs; add an objective and its key_results (see "
              "`syncd init`)", EXIT_USAGE)
+    from syncd.daemon.overview import service_view, view_json, view_lines
+
     now = _instant(ctx, config, as_of)
     store = _open_store(config)
     try:
         ev = Evaluator(store.engine, config).evaluate(
             now, save=as_of is None, contributors=not no_contributors)
+        service = service_view(store.engine, config, now, ask=as_of is None)
     finally:
         store.close()
     names = {i: f"{okr.objective} ({okr.period.label})" for i, okr in enumerate(config.okrs)}
     if fmt == "json":
-        click.echo(json.dumps(status_json(ev, currency=config.currency,
-                                          timezone=config.timezone, objectives=names),
-                              ensure_ascii=False, indent=2))
+        doc = status_json(ev, currency=config.currency, timezone=config.timezone,
+                          objectives=names)
+        doc["service"] = view_json(service)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         print_status(ctx.out, ev, currency=config.currency, zone=config.tz, objectives=names)
+        for line in view_lines(service, config.tz):
+            ctx.out.print(line, markup=False, highlight=False)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:

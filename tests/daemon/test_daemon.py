@@ -145,6 +145,12 @@ def test_the_daemon_runs_reloads_refuses_a_second_one_and_stops_cleanly(daemon, 
     daemon.wait(lambda: len([m for m in slack.messages() if not m.is_reply]) >= 4)
     status, metrics = daemon.get("/metrics")
     assert status == 200 and "syncd_" in metrics
+    shown = subprocess.run([sys.executable, "-m", "syncd", "-c", str(daemon.config), "status",
+                            "--format", "json", "--no-contributors"], env=daemon.env,
+                           capture_output=True, text=True, timeout=120, check=True)
+    service = json.loads(shown.stdout)["service"]
+    assert service["daemon"]["role"] == "leader" and service["last_sync"] is not None
+    assert {job["job"] for job in service["next_jobs"]} >= {"sync", "weekly digest"}
 
     second = subprocess.run([sys.executable, "-m", "syncd", "-c", str(daemon.config), "run"],
                             env=daemon.env, capture_output=True, text=True, timeout=60,
