@@ -404,12 +404,14 @@ def metrics(ctx: Context, key: str | None, where: tuple[str, ...], params: tuple
 
 @main.command()
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
-              help="Keep the demo's database and config in this directory.")
+              help="Write the demo's database, config and charts in this directory "
+                   "(default: a new temporary directory, kept and printed).")
 @click.option("--deals", type=click.IntRange(min=1), default=None,
               help="Size of the generated dataset (default: the 8-person team).")
 @click.pass_obj
 def demo(ctx: Context, keep: Path | None, deals: int | None) -> None:
-    """Offline demo: a local HubSpot sandbox, a realistic team, one full sync."""
+    """Offline demo: local HubSpot and Slack sandboxes, a realistic team whose pipeline just
+    dropped, one full cycle on a Monday morning: alerts and the digest as Slack got them."""
     from syncd.demo import run_demo
 
     run_demo(ctx.out, now=ctx.now, keep=keep, deals=deals)
