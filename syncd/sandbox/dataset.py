@@ -31,41 +31,36 @@ How the figures are measured, from raw properties (``tests/sandbox/test_dataset.
 
 Scenarios (``scenario=``, opt-in: without it the output is exactly the default team's) script an
 event on top of the same story, drawn from their own random stream so that everything else stays
-identical. ``Dataset.event`` says what was put in (:class:`Event`).
-
-- ``"competitor_promo"``: a competitor's promotion hits during the week before ``now``. Open
-  deals (drawn at random, open at ``now`` and having an amount) are lost to it one by one, each
-  at a random moment after the end of the Zurich day 7 days before ``now`` (the base of a
-  7-day change rule, which reads a day's value as of its end) and after its current stage was
-  entered: ``closedlost`` or ``Perdu`` entered then, ``closedate`` set to that instant,
-  ``closed_lost_reason`` set. Losses stop once the open pipeline (the sum of the CHF amounts of
-  the deals open at an instant) stands 30 % below its value at the end of that day; a loss
-  that would take it past -35 % is skipped. With the default team this is also its drop from
-  7 days before ``now`` (-32.5 %). About a third of the deals still open, those due within 60
-  days, are pushed out by 4 to 9 weeks (``closedate`` moved, modified during the week). This
-  is what ``syncd demo`` shows: the ``pipeline_value -25 % over 7d`` rule fires on Monday.
+identical. ``Dataset.event`` says what was put in (:class:`Event`). They live in
+:mod:`syncd.sandbox.dataset_scenario`, which describes each (``"competitor_promo"``: what
+``syncd demo`` shows); this module re-exports its names.
 """
 
 from __future__ import annotations
 
 import random
-from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syncd.sandbox.dataset_scenario import HOUR as HOUR
+from syncd.sandbox.dataset_scenario import LOST_REASONS as LOST_REASONS
+from syncd.sandbox.dataset_scenario import PROMO_DROP as PROMO_DROP
+from syncd.sandbox.dataset_scenario import PROMO_MAX_DROP as PROMO_MAX_DROP
+from syncd.sandbox.dataset_scenario import PROMO_PUSHED as PROMO_PUSHED
+from syncd.sandbox.dataset_scenario import PROMO_WEEK as PROMO_WEEK
+from syncd.sandbox.dataset_scenario import SCENARIOS as SCENARIOS
+from syncd.sandbox.dataset_scenario import Event as Event
+from syncd.sandbox.dataset_scenario import competitor_promo
 from syncd.sandbox.hubspot_account import (
     INDUSTRIES,
     JOB_TITLES,
     LIFECYCLE_CODE,
-    LOST_STAGES,
     O_CS,
     O_FORMER,
     O_FRONT,
     O_MANAGER,
     O_UPSELL,
-    STAGE_IDS,
-    WON_STAGES,
     owners_json,
     pipelines_json,
     zurich_midnight,
@@ -102,14 +97,6 @@ DUP_CONTACTS = 0.01
 QUIET = 15 * 60_000  # nothing happens in the last 15 minutes before ``now``
 BATCH_SHARE = {"deals": 0.02, "companies": 0.03, "contacts": 0.03}
 EUR_CHF = 0.94
-# The competitor_promo scenario (see the module docstring).
-SCENARIOS = ("competitor_promo",)
-PROMO_WEEK = 7 * DAY
-PROMO_DROP = 0.30  # the open pipeline's drop over the week the scenario aims at ...
-PROMO_MAX_DROP = 0.35  # ... and never goes past (a loss that would overshoot is skipped)
-PROMO_PUSHED = 1 / 3  # of the deals left open and due within 60 days, the share pushed out
-HOUR = 3_600_000
-LOST_REASONS = (None, "Concurrent : promotion -30 % sur la première année")
 _DEALS_PER_UNIT = (
     INITIAL_CUSTOMERS + FUNNEL_PERIODS * (SQL_PER_PERIOD * DEAL_SHARE + UPSELL_PER_PERIOD)
 )
@@ -150,32 +137,6 @@ class Summary:
     archived: dict[str, int]
     batch_update_at: datetime  # many records share this exact modified time
     batch_updated: dict[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """What a scenario scripted, as generation put it in (open pipeline in CHF, live deals)."""
-
-    scenario: str
-    start: datetime  # now - 7 days
-    pipeline_before: float  # the open pipeline at ``start``
-    pipeline_after: float  # the open pipeline at ``now``
-    base_day_end: datetime  # the end of the Zurich day of ``start``; no loss before it
-    pipeline_base_day: float  # the open pipeline then
-    lost: int  # open deals lost to the competitor during the week
-    pushed: int  # open deals whose close date moved out during the week
-
-    @property
-    def change(self) -> float:
-        """The open pipeline's relative change over the week (-0.30: down 30 %)."""
-        before = self.pipeline_before
-        return self.pipeline_after / before - 1 if before else 0.0
-
-    @property
-    def day_change(self) -> float:
-        """The change a 7-day rule reads: ``now`` vs the end of the day 7 days before."""
-        before = self.pipeline_base_day
-        return self.pipeline_after / before - 1 if before else 0.0
 
 
 @dataclass(eq=False)
@@ -423,7 +384,11 @@ class _Generator:
         if with_deleted:
             self._duplicates()
         batch_at, batch = self._batch_update()
-        event, reasons = self._competitor_promo() if scenario else (None, None)
+        event, reasons = None, None
+        if scenario:
+            event, reasons = competitor_promo(self.de, seed=self.seed, now=self.now,
+                                              report_now=self.report_now, eur_chf=EUR_CHF)
+            self.decided_in_window += event.lost
         figures = self._figures(active_at_window)
         companies = self.co.table()
         contacts = self.ct.table(companies.ids, self.co.country)
@@ -645,71 +610,6 @@ class _Generator:
                     n += 1
             counts[name] = n
         return at, counts
-
-    # ---------------------------------------------------------------- scenarios
-
-    def _chf(self, pos: int) -> float:
-        amount = self.de.amount[pos]
-        if amount == NULL_INT:
-            return 0.0
-        return amount / 100 * (EUR_CHF if self.de.currency[pos] == 2 else 1.0)
-
-    def _open_at(self, pos: int, at: int) -> bool:
-        de = self.de
-        if de.archived[pos] or de.created[pos] > at:
-            return False
-        stage = de.stage[pos] - 1
-        closed = STAGE_IDS[stage] in WON_STAGES or STAGE_IDS[stage] in LOST_STAGES
-        return not closed or de.entered[stage][pos] > at
-
-    def _pipeline_at(self, at: int) -> float:
-        return sum(self._chf(p) for p in range(len(self.de.created)) if self._open_at(p, at))
-
-    def _competitor_promo(self) -> tuple[Event, array[int]]:
-        """The ``competitor_promo`` scenario (module docstring): its own random stream."""
-        rng = random.Random(f"{self.seed}:competitor_promo")
-        de, now = self.de, self.now
-        start = self.report_now - PROMO_WEEK
-        day_end = zurich_midnight(zurich_midnight(start) + 26 * HOUR) - 1
-        before, after = self._pipeline_at(start), self._pipeline_at(self.report_now)
-        at_day_end = self._pipeline_at(day_end)
-        reasons = array("B", bytes(len(de.created)))
-        candidates = [p for p in range(len(de.created))
-                      if self._open_at(p, self.report_now) and self._chf(p) > 0]
-        rng.shuffle(candidates)
-        lost: set[int] = set()
-        for pos in candidates:
-            if after <= at_day_end * (1 - PROMO_DROP):
-                break
-            if after - self._chf(pos) < at_day_end * (1 - PROMO_MAX_DROP):
-                continue
-            stage = de.stage[pos] - 1
-            first, last = max(day_end, de.entered[stage][pos]) + HOUR, now - HOUR
-            if first >= last:
-                continue
-            at = first + int(rng.random() * (last - first))
-            lost_stage = STAGE_IDS.index("closedlost" if de.pipeline[pos] == 1 else "81530422")
-            de.exited[stage][pos] = at
-            de.entered[lost_stage][pos] = at
-            de.stage[pos] = 1 + lost_stage
-            de.close[pos] = at
-            de.modified[pos] = at + int(rng.random() * min(2 * HOUR, now - at))
-            reasons[pos] = 1
-            self.decided_in_window += 1
-            after -= self._chf(pos)
-            lost.add(pos)
-        pushed = 0
-        for pos in range(len(de.created)):
-            if (pos in lost or not self._open_at(pos, self.report_now)
-                    or de.close[pos] > now + 60 * DAY or rng.random() >= PROMO_PUSHED):
-                continue
-            de.close[pos] = zurich_midnight(de.close[pos] + int((28 + rng.random() * 35) * DAY))
-            low = max(start, de.modified[pos])  # pushed during the week, after any other edit
-            de.modified[pos] = low + int(rng.random() * (now - low))
-            pushed += 1
-        event = Event("competitor_promo", from_ms(start), round(before, 2), round(after, 2),
-                      from_ms(day_end), round(at_day_end, 2), len(lost), pushed)
-        return event, reasons
 
     def _figures(self, active_at_window: int) -> Figures:
         active = [c for c in self.customers if self.co.churned[c] == 0]
