@@ -93,7 +93,12 @@ def _metric(
     filters: tuple[str, ...],
     *params: Param,
 ) -> Metric:
-    return Metric(key, title, definition, unit, direction, window, records, filters, params)
+    return Metric(key, title, definition, unit, direction, window, records, filters, params,
+                  signed=key in _SIGNED)
+
+
+#: the metrics that go below zero (growth rates); every other one is floored at 0
+_SIGNED = frozenset({"mrr_growth", "revenue_yoy_growth"})
 
 
 _METRICS: tuple[Metric, ...] = (

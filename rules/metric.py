@@ -97,6 +97,9 @@ class Metric:
     records: tuple[str, ...]
     filters: tuple[str, ...]
     params: tuple[Param, ...] = ()
+    #: growth rates go below zero; every other value (counts, money, rates, days,
+    #: multiples) cannot, so a projection of it is floored at 0
+    signed: bool = False
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from rules import catalog
 from rules.errors import RulesError
 from rules.periods import Instant, Period, day_position, elapsed_share, local_day
 from rules.regression import fit
@@ -189,9 +190,11 @@ def project(
     *,
     last: int = 14,
     confidence: float = 0.80,
+    floor: float | None = None,
 ) -> Projection | NotEnoughData:
     """The value at the end of ``period`` by the trend of the last ``last`` points known at
-    ``now`` (see the module doc)."""
+    ``now`` (see the module doc); ``floor``: the least the metric can be (0 for anything but
+    a growth rate), the line and its band are cut there."""
     if last < 3:
         raise RulesError(f"a projection uses at least 3 points, not last={last}")
     recent = until(series, now)[-last:]
@@ -204,6 +207,8 @@ def project(
     xs = [day_position(period, p.day) for p in recent]
     line = fit(xs, [p.value for p in recent])
     low, value, high = line.predict(float(period.days), confidence)
+    if floor is not None:
+        low, value, high = (max(floor, v) for v in (low, value, high))
     return Projection(period.end, value, low, high, line.slope, len(recent), confidence)
 
 
@@ -266,6 +271,7 @@ def evaluate_kr(
         progress=done,
         pace=pace,
         status=status(pace, elapsed, previous, thresholds),
-        projection=project(spec.period, series, now, last=last, confidence=confidence),
+        projection=project(spec.period, series, now, last=last, confidence=confidence,
+                           floor=None if catalog.get(spec.metric).signed else 0.0),
         week_over_week=week_over_week(series, now),
     )

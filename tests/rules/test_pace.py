@@ -286,3 +286,21 @@ def test_evaluation_needs_a_number_and_a_baseline() -> None:
     no_baseline = KeyResultSpec("p", "pipeline_coverage", 6.0, Q4)
     with pytest.raises(InvalidKeyResult, match="has no baseline"):
         evaluate_kr(no_baseline, 4.0, HALF)
+
+
+def test_a_falling_trend_is_floored_where_the_metric_stops() -> None:
+    # a pipeline losing 100 000 a day: the line goes far below zero by the end of December
+    series = daily(date(2026, 10, 1), [2_000_000.0 - 100_000 * i for i in range(20)])
+    free = project(Q4, series, date(2026, 10, 20))
+    floored = project(Q4, series, date(2026, 10, 20), floor=0.0)
+    assert isinstance(free, Projection) and isinstance(floored, Projection)
+    assert free.value < 0 and free.high < 0
+    assert (floored.low, floored.value, floored.high) == (0.0, 0.0, 0.0)
+    assert floored.slope_per_day == free.slope_per_day  # the trend itself is reported as is
+
+
+def test_only_growth_rates_may_be_projected_below_zero() -> None:
+    from rules import catalog
+
+    signed = {key for key, metric in catalog.CATALOG.items() if metric.signed}
+    assert signed == {"mrr_growth", "revenue_yoy_growth"}
