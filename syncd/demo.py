@@ -126,7 +126,8 @@ NEXT_STEPS = """\
   # then, in syncd.yaml: delete both base_url lines and set database.url to a
   # new file (the demo's database holds the sandbox's records)
   export HUBSPOT_ACCESS_TOKEN=...  # private app, scopes crm.objects.*.read
-  export SLACK_BOT_TOKEN=xoxb-...  # chat:write files:write users:read.email
+  export SLACK_BOT_TOKEN=xoxb-...  # bot scopes: chat:write files:write users:read
+                                   # users:read.email channels:read channels:history
   syncd check                      # config, database, what the tokens see
   syncd run                        # the service: syncs, alerts, digests
   Or start from `syncd init`; `syncd status` shows every KR.
