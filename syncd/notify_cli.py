@@ -121,8 +121,12 @@ def digest(ctx: Context, week: str | None, month: str | None, quarter: bool, pos
                                           week_of=_day(week, "--week") if week else None,
                                           client=client)
         if json_path is not None:
-            json_path.write_text(json.dumps(reports.payload(report), ensure_ascii=False,
-                                            indent=2), encoding="utf-8")
+            try:
+                json_path.write_text(json.dumps(reports.payload(report), ensure_ascii=False,
+                                                indent=2), encoding="utf-8")
+            except OSError as exc:
+                fail(f"cannot write {json_path}: {exc.strerror or exc}; choose a writable "
+                     "path for --json", EXIT_USAGE)
         if not post:
             for i, message in enumerate(report.messages, 1):
                 show(ctx.out, message.text, message.blocks, [f.filename for f in message.files],

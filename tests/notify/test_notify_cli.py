@@ -108,6 +108,7 @@ def test_alerts_after_a_sync_cycle_list_snooze_history(capsys, path, slack):
     (["alerts", "snooze", "churn", "--for", "2 parsecs"], "is not a duration"),
     (["alerts", "snooze", "churn"], "give --until DATE or --for"),
     (["alerts", "retry"], "give an outbox id"),
+    (["digest", "--json", "/no/such/dir/digest.json"], "cannot write /no/such/dir/digest.json"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(capsys, path, args, needle):
     code, out, err = cli(capsys, "-c", path, *args)
