@@ -195,6 +195,9 @@ def change_finding(
             "change": moved,
             "threshold": rule.change,
             "recover": resolve,
+            # what the numbers mean (not labels: the fingerprint stays the condition's)
+            "over_days": float(rule.over.days),
+            "relative": 1.0 if rule.relative else 0.0,
         },
         rule.source,
     )

@@ -109,6 +109,12 @@ def _label(dim: str, c: Contribution, mentions: Mentions, links: LinkBuilder | N
 # --------------------------------------------------------------------------- one finding
 
 
+def days_ago(days: int, loc: Locale, fr: bool) -> str:
+    if not days:
+        return "avant" if fr else "before"
+    return f"il y a {days} jours" if fr else f"{days} days earlier"
+
+
 def finding_text(f: Finding, kr: KrResult | None, loc: Locale) -> tuple[str, str]:
     """(headline, detail) of one finding, in the team's language, figures localized."""
     name = f"*{escape(title_of(f, kr, loc))}*"
@@ -146,14 +152,20 @@ def finding_text(f: Finding, kr: KrResult | None, loc: Locale) -> tuple[str, str
         return head, detail
     if f.kind is FindingKind.CHANGE:
         change, base = n.get("change", 0.0), n.get("base", 0.0)
-        relative = base != 0 and abs((n.get("current", 0.0) - base) / abs(base) - change) < 1e-9
+        if "relative" in n:
+            relative = bool(n["relative"])
+        else:  # a finding stored before the rule's kind was recorded
+            relative = base != 0 and abs((n.get("current", 0.0) - base) / abs(base)
+                                         - change) < 1e-9
         moved = loc.change(change, unit, relative=relative)
-        head = loc.say(f"{name} : {moved}", f"{name}: {moved}")
+        days = int(n.get("over_days", 0))
+        span = loc.say(f" en {days} jours", f" over {days} days") if days else ""
+        head = loc.say(f"{name} : {moved}{span}", f"{name}: {moved}{span}")
         detail = loc.say(
-            f"*{v('current')}* contre {v('base')} avant · seuil "
+            f"*{v('current')}* contre {v('base')} {days_ago(days, loc, True)} · seuil "
             f"{loc.change(n.get('threshold'), unit, relative=relative)}, résolu au-delà de "
             f"{loc.change(n.get('recover'), unit, relative=relative)} · règle `{f.subject}`",
-            f"*{v('current')}* vs {v('base')} before · alert at "
+            f"*{v('current')}* vs {v('base')} {days_ago(days, loc, False)} · alert at "
             f"{loc.change(n.get('threshold'), unit, relative=relative)}, resolved past "
             f"{loc.change(n.get('recover'), unit, relative=relative)} · rule `{f.subject}`")
         return head, detail

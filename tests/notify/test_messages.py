@@ -97,8 +97,8 @@ def test_change_rule_alert_in_euros() -> None:
     message = render_alert("firing", [finding], loc=FR_FR, freshness=FRESH,
                            owners=["manager@acme.ch"], mentions=MENTIONS)
     text = body(message)
-    assert message.text == f"Pipeline ouvert : −27,5{NBSP}%"
-    assert f"*290\u202f000{NBSP}€* contre 400\u202f000{NBSP}€ avant" in text
+    assert message.text == f"Pipeline ouvert : −27,5{NBSP}% en 7 jours"  # over the rule's window
+    assert f"*290\u202f000{NBSP}€* contre 400\u202f000{NBSP}€ il y a 7 jours" in text
     assert f"seuil −25{NBSP}%, résolu au-delà de −15{NBSP}%" in text
     assert "Responsables : <@U0MGR>" in text
 
