@@ -39,6 +39,8 @@ def cycle_lines(report: CycleReport) -> list[str]:
     if report.alerts is not None:
         lines.append(f"Alerts: {len(report.alerts.transitions)} change(s), "
                      f"{len(report.alerts.queued)} message(s) queued.")
+    for key in report.announced:
+        lines.append(f"Announcement {key}: queued.")
     for due in report.reports:
         lines.append(f"Report {due.key}: " + ("missed (recorded as a failed delivery)"
                                               if due.missed else "queued") + ".")

@@ -38,6 +38,7 @@ class CycleReport:
     evaluation_seconds: float | None = None
     alerts: Any = None  # lifecycle Outcome
     reports: list[Any] = field(default_factory=list)  # schedule.Due
+    announced: list[str] = field(default_factory=list)  # revision announcements queued
     delivery: Any = None  # sender DeliveryReport (None: no Slack)
     snapshot: int | None = None  # open deals in today's pipeline snapshot (None: not taken)
     errors: list[str] = field(default_factory=list)
@@ -54,6 +55,18 @@ def _slack(config: Any) -> tuple[Any, Any]:
     from syncd.notify_cli import slack_clients
 
     return slack_clients(config)
+
+
+def _announce(engine: Any, config: Any, evaluation: Any, now: datetime,
+              client: Any) -> list[str]:
+    """Queue the announcements of target revisions taking effect (once each)."""
+    from syncd.notify import mentions
+    from syncd.notify.announce import queue_revisions
+
+    emails = {e for r in evaluation.krs for e in r.goal.config.owners}
+    people = mentions.resolve(engine, emails, now, overrides=config.slack.mentions,
+                              client=client)
+    return queue_revisions(engine, config, now, mentions=people, results=evaluation.krs)
 
 
 def run_cycle(config: Any, store: Any, *, clock: Callable[[], datetime],
@@ -99,6 +112,8 @@ def run_cycle(config: Any, store: Any, *, clock: Callable[[], datetime],
             report.evaluation_seconds = time.perf_counter() - started
             report.alerts = notify(engine, config, report.evaluation, now, client=client,
                                    run_id=run_id)
+            if config.slack is not None:
+                report.announced = _announce(engine, config, report.evaluation, now, client)
         except SyncdError as exc:
             report.errors.append(f"evaluation: {exc}")
             log.error("evaluation failed: %s", exc)

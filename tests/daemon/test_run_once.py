@@ -90,3 +90,19 @@ def test_a_cycle_whose_messages_cannot_be_delivered_exits_1(capsys, path, slack)
     code, out, err = cli(capsys, "-c", path, "--now", "2026-11-23T07:50", "run", "--once")
     assert code == 0, out + err
     assert len(top_level(slack)) == 4  # everything queued during the outage, once
+
+
+def test_a_revised_target_is_announced_once_on_its_day(capsys, path, slack):
+    # the example revises the pipeline KR to 5x on Monday 9 November, for a competitor's promo
+    code, out, err = cli(capsys, "-c", path, "--now", "2026-11-09T08:00", "run", "--once")
+    assert code == 0, out + err
+    assert "Announcement revision:pipeline:2026-11-09: queued." in out
+    revised = [m for m in slack.messages() if m.text.startswith("Cible révisée")]
+    assert len(revised) == 1
+    blocks = str(revised[0].blocks)
+    assert "6x → *5x*" in blocks.replace("\u202f", " ") or "6x → *5x*" in blocks
+    assert "Promotion agressive d'un concurrent" in blocks
+    code, out, err = cli(capsys, "-c", path, "--now", "2026-11-10T08:00", "run", "--once")
+    assert code == 0, out + err
+    assert "Announcement" not in out
+    assert len([m for m in slack.messages() if m.text.startswith("Cible révisée")]) == 1
