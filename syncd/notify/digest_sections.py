@@ -118,13 +118,36 @@ def kr_title(r: KrResult, loc: Locale) -> str:
     return f"{emoji} *{escape(r.goal.config.name or r.goal.id)}* `{escape(r.goal.id)}`"
 
 
+def problem_text(r: KrResult, loc: Locale) -> str:
+    """Why a KR has no evaluation, in the team's language (the evaluator's ``problem`` is
+    English, for logs and the JSON)."""
+    value = r.value
+    detail = value.detail if value is not None else {}
+    remaining, quota = detail.get("remaining"), detail.get("quota")
+    if value is None:
+        return loc.say("la métrique n'a pas pu être calculée", "the metric was not computed")
+    if isinstance(remaining, int | float) and remaining <= 0 and isinstance(quota, int | float):
+        won = detail.get("won")
+        done = loc.money(won) if isinstance(won, int | float) else "–"
+        return loc.say(f"l'objectif de revenus ({loc.money(quota)}) est déjà atteint ({done} "
+                       "gagnés) : il ne reste rien à couvrir",
+                       f"the revenue quota ({loc.money(quota)}) is already met ({done} won): "
+                       "nothing is left to cover")
+    if detail.get("reason") == "the window starts after as_of":
+        return loc.say("la période n'a pas encore commencé", "the period has not started yet")
+    if value.value is None:
+        return loc.say("pas encore de données pour la calculer (base à zéro)",
+                       "no data to compute it yet (nothing to divide by)")
+    return escape(r.problem or loc.say("aucune valeur", "no value"))
+
+
 def kr_lines(r: KrResult, loc: Locale, mentions: Mentions) -> tuple[str, str]:
     """(section text, context text) of one KR in the weekly digest."""
     e, unit = r.evaluation, unit_of(r)
     owners = people(list(r.goal.config.owners), mentions, loc) or "–"
     if e is None:
-        body = loc.say(f"Pas d'évaluation : {escape(r.problem or 'aucune valeur')}",
-                       f"Not evaluated: {escape(r.problem or 'no value')}")
+        body = loc.say(f"Pas d'évaluation : {problem_text(r, loc)}",
+                       f"Not evaluated: {problem_text(r, loc)}")
         return f"{kr_title(r, loc)}\n{body}", owners
     week = loc.change(e.week_over_week.absolute if e.week_over_week else None, unit)
     body = loc.say(
@@ -270,8 +293,8 @@ def gap_lines(r: KrResult, loc: Locale, month: tuple[date, date],
     left, the month's trend."""
     e, unit = r.evaluation, unit_of(r)
     if e is None:
-        return [loc.say(f"Pas d'évaluation : {escape(r.problem or 'aucune valeur')}",
-                        f"Not evaluated: {escape(r.problem or 'no value')}")]
+        return [loc.say(f"Pas d'évaluation : {problem_text(r, loc)}",
+                        f"Not evaluated: {problem_text(r, loc)}")]
     gap, left = loc.change(e.actual - e.expected, unit), loc.change(e.target - e.actual, unit)
     lines = [loc.say(
         f"Réel *{loc.value(e.actual, unit)}* · attendu {loc.value(e.expected, unit)} (écart "
@@ -312,8 +335,7 @@ def scorecard_line(r: KrResult, loc: Locale) -> str:
     name = f"*{escape(r.goal.config.name or r.goal.id)}* `{escape(r.goal.id)}`"
     if s is None:
         if e is None:
-            return f"⚪ {name}\n" + loc.say("Pas de score : ", "No score: ") + escape(
-                r.problem or "–")
+            return f"⚪ {name}\n" + loc.say("Pas de score : ", "No score: ") + problem_text(r, loc)
         return (f"⏳ {name}\n" + loc.say("Provisoire (période en cours) : ", "Provisional "
                                           "(period not over): ")
                 + f"{loc.value(e.actual, unit)} · {loc.percent(e.progress.shown, 0)}")
