@@ -142,16 +142,16 @@ class Locale:
     def number(self, value: float, digits: int = 1) -> str:
         """``1’234,5``: grouped, at most ``digits`` decimals."""
         pattern = "#,##0" + ("." + "#" * digits if digits else "")
-        return bnumbers.format_decimal(value, pattern, locale=self.babel)
+        return _minus(bnumbers.format_decimal(value, pattern, locale=self.babel))
 
     def money(self, value: float, *, cents: bool = False) -> str:
         """``1’200 CHF`` (fr_CH), ``1 200 €`` (fr_FR), ``CHF 1’200`` (en_CH)."""
         if cents:
-            return bnumbers.format_currency(value, self.currency, locale=self.babel)
+            return _minus(bnumbers.format_currency(value, self.currency, locale=self.babel))
         pattern = copy.copy(self.babel.currency_formats["standard"])
         pattern.frac_prec = (0, 0)
-        return bnumbers.format_currency(value, self.currency, format=pattern,
-                                        locale=self.babel, currency_digits=False)
+        return _minus(bnumbers.format_currency(value, self.currency, format=pattern,
+                                               locale=self.babel, currency_digits=False))
 
     def compact_money(self, value: float) -> str:
         """``1,2 M CHF``: for chart axes."""
@@ -162,7 +162,7 @@ class Locale:
         """``18,3 %`` (fr_FR), ``18,3%`` (fr_CH), ``25 %``: at most ``digits`` decimals."""
         pattern = copy.copy(self.babel.percent_formats[None])
         pattern.frac_prec = (0, digits)
-        return bnumbers.format_percent(fraction, pattern, locale=self.babel)
+        return _minus(bnumbers.format_percent(fraction, pattern, locale=self.babel))
 
     def multiple(self, value: float) -> str:
         """``5,2x`` (fr), ``6x``."""
@@ -290,6 +290,12 @@ class Locale:
     def join(self, items: list[str]) -> str:
         """``a, b et c`` / ``a, b and c``."""
         return format_list(items, locale=self.babel) if items else ""
+
+
+def _minus(text: str) -> str:
+    """A negative number with the true minus sign (U+2212), as the signed changes have:
+    babel writes the ASCII hyphen."""
+    return MINUS + text[1:] if text.startswith("-") else text
 
 
 def from_config(config: Any) -> Locale:

@@ -108,3 +108,13 @@ def test_words() -> None:
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="use fr or en"):
         Locale.of("de", "CHF")
+
+
+def test_negative_values_use_the_true_minus_sign() -> None:
+    from syncd.notify.locale import MINUS, Locale
+
+    fr = Locale.of("fr", "CHF", "Europe/Zurich")
+    assert fr.percent(-3.32, 0).startswith(MINUS) and "-" not in fr.percent(-3.32, 0)
+    assert fr.number(-1.5).startswith(MINUS)
+    assert MINUS in fr.money(-1200) and "-" not in fr.money(-1200)
+    assert fr.percent(0.25, 0) == fr.percent(0.25, 0).lstrip(MINUS)
