@@ -159,7 +159,8 @@ def _memory_row(memory: AlertMemory, now: datetime) -> dict[str, Any]:
 def apply(engine: sa.Engine, findings: Sequence[Finding], now: datetime, settings: Settings,
           *, render: Renderer | None, run_id: str | None = None) -> Outcome:
     """Step every alert with ``findings`` at ``now`` and queue the notices due (see the
-    module docstring). ``render`` None: no Slack; states and the audit trail only."""
+    module docstring). ``render`` None: no Slack; states and the audit trail only, and no
+    notice is decided, so alerts still firing when Slack is set up are announced then."""
     outcome = Outcome()
     by_fp = {f.fingerprint: f for f in findings}
     with engine.begin() as conn:
@@ -176,6 +177,8 @@ def apply(engine: sa.Engine, findings: Sequence[Finding], now: datetime, setting
                  "reason": tr.reason, "run_id": run_id}
                 for tr in transitions
             ])
+        if render is None:  # no Slack: nothing is announced, so nothing is marked announced
+            return _logged(outcome, transitions)
         logs = load_logs(conn)
         silences = load_silences(conn, now)
         groups: dict[str, dict[str, AlertMemory]] = {}
@@ -189,15 +192,18 @@ def apply(engine: sa.Engine, findings: Sequence[Finding], now: datetime, setting
                               send_resolved=settings.send_resolved)
             if decision.notice is not None:
                 outcome.notices.append(decision.notice)
-                if render is not None:
-                    parent = _queue(conn, decision.notice, parent, members, by_fp, now,
-                                    settings, render, outcome)
+                parent = _queue(conn, decision.notice, parent, members, by_fp, now,
+                                settings, render, outcome)
             if decision.log != old_log or decision.notice is not None:
                 _upsert(conn, t.alert_group, [{
                     "grp": group,
                     "log": None if decision.log is None else decision.log.to_dict(),
                     "parent_outbox_id": parent, "updated_at": now,
                 }], ["grp"])
+    return _logged(outcome, transitions)
+
+
+def _logged(outcome: Outcome, transitions: Sequence[Transition]) -> Outcome:
     for tr in transitions:
         log.info("alert %s (%s): %s -> %s: %s", tr.fingerprint, tr.group,
                  tr.from_state.value if tr.from_state else "-", tr.to_state.value, tr.reason)

@@ -172,3 +172,18 @@ def test_a_snoozed_alert_is_posted_when_its_snooze_ends_while_it_still_fires(
     cycle(store, config, slack, expired)
     assert len(top_level(slack)) == 3 and replies(slack) == []
     assert "Panier moyen" in str(slack.messages()[-1].blocks)
+
+
+def test_alerts_firing_before_slack_was_set_up_are_announced_once_it_is(
+    store, config, slack, clock
+):
+    without = config.model_copy(update={"slack": None})
+    ev = evaluate(store.engine, without, NOW)
+    outcome = notify(store.engine, without, ev, NOW)
+    assert len(outcome.transitions) == 4 and outcome.queued == []  # tracked, not announced
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.alert_group)).scalar() == 0
+    later = NOW + timedelta(hours=1)
+    synced(store, later)
+    cycle(store, config, slack, later)  # Slack is configured now
+    assert len(top_level(slack)) == 3
