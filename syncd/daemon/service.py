@@ -131,7 +131,8 @@ class Daemon:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        limit = self.config.service.shutdown_timeout.total_seconds()
+        # a second signal: no waiting (nothing is lost: every page and message is committed)
+        limit = 0.0 if self._signals > 1 else self.config.service.shutdown_timeout.total_seconds()
         if self._job_running.acquire(timeout=limit):  # the current job finished its page
             self._job_running.release()
         else:
