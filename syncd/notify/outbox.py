@@ -187,9 +187,11 @@ def mark_sent(conn: sa.Connection, outbox_id: int, now: datetime, *,
 
 
 def mark_file(conn: sa.Connection, outbox_id: int, name: str, file_id: str) -> None:
+    """The file is in Slack: keep its id, drop its bytes (charts would pile up weekly)."""
     f = t.outbox_file
     conn.execute(
-        f.update().where(f.c.outbox_id == outbox_id, f.c.name == name).values(file_id=file_id)
+        f.update().where(f.c.outbox_id == outbox_id, f.c.name == name)
+        .values(file_id=file_id, content=b"")
     )
 
 

@@ -116,6 +116,8 @@ def test_follow_ups_reply_in_the_thread_and_edits_change_the_first_message(
     assert thread[0].edits and thread[0].edits[0].text == "pipeline -28%"
     assert thread[1].thread_ts == thread[2].thread_ts == parent.ts
     assert row(store, edit).ts == parent.ts and row(store, repeat).ts != parent.ts
+    with store.engine.connect() as conn:  # uploaded: its id is kept, its bytes are not
+        assert outbox.files(conn, first) == [("pipeline.png", "Pipeline", b"", chart.id)]
     assert len(slack.messages()) == 3  # the parent (edited), the reply, the chart's message
 
 
