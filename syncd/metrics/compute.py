@@ -30,6 +30,7 @@ batch on one connection (two would not be guaranteed to read the same snapshot).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -54,6 +55,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 #: How many days a windowed metric covers when no window is given.
 DEFAULT_WINDOW_DAYS = 30
+
+log = logging.getLogger("syncd.metrics")
 
 #: How many connections a PostgreSQL batch reads on at once.
 PG_WORKERS = 2
@@ -257,11 +260,16 @@ def _parallel(engine: sa.Engine, lead: sa.Connection, plans: Sequence[_Plan],
     with ExitStack() as stack:
         conns = [lead]
         for _ in range(workers - 1):
-            conn = stack.enter_context(engine.connect())
-            conn.execution_options(isolation_level="REPEATABLE READ")
-            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            conn.exec_driver_sql("SET LOCAL jit = off")
-            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            try:
+                conn = stack.enter_context(engine.connect())
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                conn.exec_driver_sql("SET LOCAL jit = off")
+                conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:  # no connection left
+                log.warning("metrics: reading on one connection only (%s)",
+                            str(exc).splitlines()[0])
+                break
             conns.append(conn)
         results: list[MetricValue | None] = [None] * len(plans)
         lock = threading.Lock()

@@ -86,3 +86,17 @@ def test_a_write_committed_during_the_batch_is_seen_by_no_connection(
     assert during == before
     after = compute_many(engine, requests, fx=raw.fx, fields=MAPPED)
     assert [a.value for a in after] != [b.value for b in before]  # the write did matter
+
+
+def test_without_a_second_connection_the_batch_reads_on_one(store: Store, raw: Raw,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    alone = compute_many(store.engine, REQUESTS, fx=raw.fx, fields=MAPPED)
+    tight = sa.create_engine(store.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        with caplog.at_level("WARNING", "syncd.metrics"):
+            batch = compute_many(tight, REQUESTS, fx=raw.fx, fields=MAPPED)
+    finally:
+        tight.dispose()
+    assert batch == alone
+    assert "reading on one connection only" in caplog.text
