@@ -176,7 +176,7 @@ def failover(kills: int, replicas: int, pg_url: str) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"no single leader:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
-            while (readyz(leaders()[0]) or {}).get("ready") is not True:  # first cycle done
+            while not (readyz(leaders()[0]) or {}).get("last_cycle"):  # its first cycle done
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the leader never got ready:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
@@ -193,7 +193,7 @@ def failover(kills: int, replicas: int, pg_url: str) -> dict[str, Any]:
                 if len(leaders()) > 1:
                     raise SystemExit("two leaders at once")
                 (new,) = leaders()
-                while (readyz(new) or {}).get("ready") is not True:  # its first cycle done
+                while not (readyz(new) or {}).get("last_cycle"):  # its first cycle as leader
                     if time.monotonic() - killed > 180:
                         raise SystemExit(f"no cycle after takeover:\n{log.read_text()[-3000:]}")
                     time.sleep(0.2)
