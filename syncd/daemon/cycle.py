@@ -119,7 +119,7 @@ def run_cycle(config: Any, store: Any, *, clock: Callable[[], datetime],
             log.error("evaluation failed: %s", exc)
     try:
         day = now.astimezone(config.tz).date()
-        if day not in moves.snapshot_days(engine):
+        if not moves.has_snapshot(engine, day):
             report.snapshot = moves.take_pipeline_snapshot(engine, day, now)
         if config.okrs:
             report.reports = schedule.post_due(engine, config, now, client=client,

@@ -114,6 +114,14 @@ def snapshot_days(engine: sa.Engine) -> list[date]:
             sa.select(ps.c.taken_on).distinct().order_by(ps.c.taken_on)).scalars())
 
 
+def has_snapshot(engine: sa.Engine, day: date) -> bool:
+    """Whether ``day`` has its snapshot (one index seek: the daemon asks every cycle)."""
+    ps = t.pipeline_snapshot
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(ps.c.deal_id).where(ps.c.taken_on == day).limit(1)).first() is not None
+
+
 def snapshot_for(conn: sa.Connection, day: date) -> date | None:
     """The snapshot a waterfall starting on local ``day`` compares with: that day's, else the
     latest of the :data:`LOOKBACK_DAYS` days before it; None when there is none."""

@@ -27,6 +27,7 @@ from syncd.notify.model import MoveKind, Waterfall
 from syncd.notify.moves import (
     breakdown,
     days_to_keep,
+    has_snapshot,
     pipeline_waterfall,
     prune_pipeline_snapshots,
     snapshot_days,
@@ -421,6 +422,8 @@ def test_snapshots_are_pruned_as_they_are_taken(store: Store) -> None:
     today = NOW.astimezone(ZURICH).date()
     assert set(days) == days_to_keep([first.date() + n * DAY for n in range(60)], today)
     assert len(days) == 16
+    assert has_snapshot(store.engine, today) and has_snapshot(store.engine, days[0])
+    assert not has_snapshot(store.engine, days[0] - DAY)  # pruned (or never taken)
     assert prune_pipeline_snapshots(store.engine, today, keep_days=3, keep_weeks=0) == [
         d for d in days if d < today - 3 * DAY]
     assert snapshot_days(store.engine) == [today - n * DAY for n in (3, 2, 1, 0)]
@@ -561,3 +564,4 @@ def test_the_sandbox_stalled_deals_against_its_raw_data(sandbox: tuple[Raw, Stor
                             limit=limit)
         assert [(s.deal_id, s.overdue) for s in got] == [(r[2], r[3]) for r in rows[:limit]]
         assert [s.amount for s in got] == pytest.approx([-r[0] for r in rows[:limit]])
+
