@@ -9,20 +9,18 @@ keep-alive connections see no delayed-ACK stalls.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 import time
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from syncd.sandbox import hubspot_faults as faults
+from syncd.sandbox.http_server import REASONS, Answer, Headers, TrackedServer
 from syncd.sandbox.hubspot_routes import SCOPES, BadRequest, resolve
 
 if TYPE_CHECKING:
@@ -31,36 +29,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncd.sandbox.hubspot")
 JSON = "application/json;charset=utf-8"
 HTML = "text/html; charset=utf-8"
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-Headers = list[tuple[str, str]]
-Answer = tuple[int, bytes, Headers, str]  # status, body, headers, content type
+_REASONS = REASONS
 
 
-class SandboxServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SandboxServer(TrackedServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sandbox: HubSpotSandbox) -> None:
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-        super().__init__(address, Handler)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self.connections.add(request)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._conn_lock:
-                self.connections.discard(request)
-
-    def close_connections(self) -> None:
-        with self._conn_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, sandbox, Handler)
+        self.sandbox: HubSpotSandbox = sandbox
 
 
 class Handler(BaseHTTPRequestHandler):

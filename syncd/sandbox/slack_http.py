@@ -13,18 +13,15 @@ Web API errors are HTTP 200 with ``{"ok": false, "error": ...}``, as Slack's are
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import threading
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from syncd.sandbox.http_server import REASONS, Answer, Headers, TrackedServer
 from syncd.sandbox.slack_faults import STATUS_ERRORS, SlackFault
 from syncd.sandbox.slack_methods import METHODS, ApiError, Args, message_content
 from syncd.sandbox.slack_workspace import SlackChannel
@@ -35,36 +32,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncd.sandbox.slack")
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-Headers = list[tuple[str, str]]
-Answer = tuple[int, bytes, Headers, str]  # status, body, headers, content type
+_REASONS = REASONS
 
 
-class SlackServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SlackServer(TrackedServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], sandbox: SlackSandbox) -> None:
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-        super().__init__(address, SlackHandler)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self.connections.add(request)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._conn_lock:
-                self.connections.discard(request)
-
-    def close_connections(self) -> None:
-        with self._conn_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, sandbox, SlackHandler)
+        self.sandbox: SlackSandbox = sandbox
 
 
 def _json_answer(status: int, payload: dict[str, Any], headers: Headers | None = None) -> Answer:
