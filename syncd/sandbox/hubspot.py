@@ -113,21 +113,13 @@ class HubSpotSandbox:
         self._server = SandboxServer(self._address, self)
         port = self._server.server_address[1]
         self.url = f"http://{self._address[0]}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"hubspot-sandbox:{port}", daemon=True)
-        self._thread.start()
+        self._thread = self._server.serve_in_background(f"hubspot-sandbox:{port}")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if server is not None:
+            server.stop_serving(self._thread)
 
     def __enter__(self) -> HubSpotSandbox:
         return self.start()

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncd.sandbox.hubspot")
 JSON = "application/json;charset=utf-8"
 HTML = "text/html; charset=utf-8"
-_REASONS = REASONS
 
 
 class SandboxServer(TrackedServer):
@@ -141,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             return 429, orjson.dumps(faults.rate_limited(fault.policy)), headers, JSON
         if kind in ("502", "504"):
             status = int(kind)
-            return status, faults.html_error(status, _REASONS[status]), [], HTML
+            return status, faults.html_error(status, REASONS[status]), [], HTML
         if kind in ("500", "503"):
             message = "internal error" if kind == "500" else "Service Unavailable"
             return int(kind), orjson.dumps(faults.error(message)), [], JSON
@@ -157,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
         self, status: int, payload: bytes, headers: Headers, content_type: str = JSON
     ) -> None:
         lines = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(payload)}",
         ]

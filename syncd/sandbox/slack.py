@@ -140,21 +140,13 @@ class SlackSandbox:
         self._address = (self._address[0], port)  # a restart (after down("refuse")) keeps it
         self.root = f"http://{self._address[0]}:{port}"
         self.url = f"{self.root}/api/"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"slack-sandbox:{port}", daemon=True)
-        self._thread.start()
+        self._thread = self._server.serve_in_background(f"slack-sandbox:{port}")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if server is not None:
+            server.stop_serving(self._thread)
 
     def __enter__(self) -> SlackSandbox:
         return self.start()

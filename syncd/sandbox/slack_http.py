@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncd.sandbox.slack")
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-_REASONS = REASONS
 
 
 class SlackServer(TrackedServer):
@@ -210,7 +209,7 @@ class SlackHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: bytes, headers: Headers, content_type: str) -> None:
         lines = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(payload)}",
         ]
